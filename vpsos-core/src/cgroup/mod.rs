@@ -1,0 +1,349 @@
+//! cgroup v1 and v2 behind one API: create, place a process, list, kill,
+//! remove.
+//!
+//! On a v1 (or hybrid) host a container's cgroup is one directory per
+//! mounted hierarchy (every controller, `name=systemd`, and the hybrid
+//! `unified` cgroup2); on a pure v2 host it is one directory, and the init
+//! is cloned straight into it with `CLONE_INTO_CGROUP`.
+
+use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::features::{CgroupMode, HostFeatures};
+use std::fs;
+use std::io::ErrorKind as IoKind;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// One mounted cgroup hierarchy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    /// Where it is mounted (`/sys/fs/cgroup/memory`).
+    pub mountpoint: PathBuf,
+    /// v2 (cgroup2) or v1.
+    pub v2: bool,
+    /// Its controllers (v1: from the mount options; v2: empty).
+    pub controllers: Vec<String>,
+}
+
+/// The hierarchies of this host, read once from /proc/self/mountinfo.
+///
+/// ```
+/// for h in vpsos_core::cgroup::hierarchies() {
+///     println!("{} v2={} {:?}", h.mountpoint.display(), h.v2, h.controllers);
+/// }
+/// ```
+pub fn hierarchies() -> &'static [Hierarchy] {
+    static H: OnceLock<Vec<Hierarchy>> = OnceLock::new();
+    H.get_or_init(|| {
+        let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        parse_mountinfo(&info, HostFeatures::get().cgroup_mode)
+    })
+}
+
+fn parse_mountinfo(info: &str, mode: CgroupMode) -> Vec<Hierarchy> {
+    let mut out = Vec::new();
+    for line in info.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut r = right.split_whitespace();
+        let fstype = r.next().unwrap_or("");
+        let _source = r.next();
+        let super_opts = r.next().unwrap_or("");
+        let mountpoint = left.split_whitespace().nth(4).unwrap_or("");
+        if !mountpoint.starts_with("/sys/fs/cgroup") {
+            continue;
+        }
+        match fstype {
+            "cgroup2" => {
+                if mode == CgroupMode::Unified && mountpoint != "/sys/fs/cgroup" {
+                    continue;
+                }
+                out.push(Hierarchy {
+                    mountpoint: mountpoint.into(),
+                    v2: true,
+                    controllers: vec![],
+                })
+            }
+            "cgroup" if mode != CgroupMode::Unified => {
+                let controllers = super_opts
+                    .split(',')
+                    .filter(|o| {
+                        !matches!(
+                            *o,
+                            "rw" | "ro" | "relatime" | "noatime" | "nosuid" | "nodev" | "noexec"
+                        ) && !o.starts_with("release_agent")
+                            && *o != "clone_children"
+                            && *o != "xattr"
+                    })
+                    .map(String::from)
+                    .collect();
+                out.push(Hierarchy {
+                    mountpoint: mountpoint.into(),
+                    v2: false,
+                    controllers,
+                })
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A container's cgroup: one directory per hierarchy.
+///
+/// ```no_run
+/// let cg = vpsos_core::Cgroup::create("vpsos/demo")?;
+/// cg.attach(std::process::id() as i32)?;
+/// # Ok::<(), vpsos_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Cgroup {
+    path: String,
+    dirs: Vec<(PathBuf, bool)>,
+}
+
+impl Cgroup {
+    /// The cgroup at `path` (relative to each hierarchy root), without
+    /// creating it.
+    pub fn open(path: &str) -> Cgroup {
+        let path = path.trim_matches('/').to_string();
+        let dirs = hierarchies()
+            .iter()
+            .map(|h| (h.mountpoint.join(&path), h.v2))
+            .collect();
+        Cgroup { path, dirs }
+    }
+
+    /// Create the cgroup in every hierarchy (parents as needed). If it
+    /// already exists, `AlreadyExists`.
+    pub fn create(path: &str) -> Result<Cgroup> {
+        let cg = Cgroup::open(path);
+        if cg.dirs.is_empty() {
+            return Err(Error::unsupported("no cgroup filesystem is mounted"));
+        }
+        let mut made: Vec<PathBuf> = Vec::new();
+        let res = (|| -> Result<()> {
+            for (i, h) in hierarchies().iter().enumerate() {
+                let dir = &cg.dirs[i].0;
+                mkdir_levels(&h.mountpoint, dir, h, &mut made)?;
+            }
+            Ok(())
+        })();
+        if let Err(e) = res {
+            for d in made.iter().rev() {
+                let _ = fs::remove_dir(d);
+            }
+            return Err(e.context(format!("creating cgroup {}", cg.path)));
+        }
+        Ok(cg)
+    }
+
+    /// The path relative to the hierarchy roots.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The directories, one per hierarchy.
+    pub fn dirs(&self) -> impl Iterator<Item = &Path> {
+        self.dirs.iter().map(|(d, _)| d.as_path())
+    }
+
+    /// Whether it exists (in the first hierarchy).
+    pub fn exists(&self) -> bool {
+        self.dirs.first().is_some_and(|(d, _)| d.exists())
+    }
+
+    /// On a pure v2 host, an fd of the directory for `CLONE_INTO_CGROUP`.
+    pub(crate) fn v2_fd(&self) -> Result<Option<OwnedFd>> {
+        if HostFeatures::get().cgroup_mode != CgroupMode::Unified {
+            return Ok(None);
+        }
+        let dir = &self.dirs[0].0;
+        let f = fs::File::open(dir).ctx(|| format!("opening cgroup {}", dir.display()))?;
+        Ok(Some(f.into()))
+    }
+
+    /// Move process `pid` into the cgroup in every hierarchy.
+    pub fn attach(&self, pid: i32) -> Result<()> {
+        let text = pid.to_string();
+        for (dir, _) in &self.dirs {
+            let f = dir.join("cgroup.procs");
+            fs::write(&f, &text).ctx(|| format!("moving pid {pid} into {}", f.display()))?;
+        }
+        Ok(())
+    }
+
+    /// The pids in the cgroup.
+    pub fn procs(&self) -> Result<Vec<i32>> {
+        let Some((dir, _)) = self.dirs.first() else {
+            return Ok(vec![]);
+        };
+        let f = dir.join("cgroup.procs");
+        match fs::read_to_string(&f) {
+            Ok(s) => Ok(s.lines().filter_map(|l| l.trim().parse().ok()).collect()),
+            Err(e) if e.kind() == IoKind::NotFound => Ok(vec![]),
+            Err(e) => Err(e).ctx(|| format!("reading {}", f.display())),
+        }
+    }
+
+    /// SIGKILL every process in the cgroup: `cgroup.kill` on v2; on v1
+    /// freeze, signal each pid, thaw, until empty.
+    pub fn kill_all(&self) -> Result<()> {
+        if let Some((dir, true)) = self.dirs.first() {
+            let kill = dir.join("cgroup.kill");
+            if kill.exists() {
+                return fs::write(&kill, "1").ctx(|| format!("writing {}", kill.display()));
+            }
+        }
+        let freezer = self
+            .dirs
+            .iter()
+            .find(|(d, v2)| !v2 && d.join("freezer.state").exists())
+            .map(|(d, _)| d.join("freezer.state"));
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let pids = self.procs()?;
+            if pids.is_empty() {
+                return Ok(());
+            }
+            if let Some(f) = &freezer {
+                let _ = fs::write(f, "FROZEN");
+            }
+            for pid in pids {
+                // SAFETY: plain kill(2); frozen, so these pids cannot exit and be reused.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            if let Some(f) = &freezer {
+                let _ = fs::write(f, "THAWED");
+            }
+            if Instant::now() > deadline {
+                return Err(Error::new(
+                    ErrorKind::Busy,
+                    format!(
+                        "killing the processes of cgroup {}: still not empty",
+                        self.path
+                    ),
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Remove the cgroup in every hierarchy, depth-first, retrying while
+    /// the kernel still reports it busy (for up to 2 s). Missing is fine.
+    pub fn remove(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for (dir, _) in &self.dirs {
+            remove_tree(dir, deadline).ctx(|| format!("removing cgroup {}", dir.display()))?;
+        }
+        Ok(())
+    }
+}
+
+fn remove_tree(dir: &Path, deadline: Instant) -> Result<()> {
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == IoKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).ctx(|| format!("listing {}", dir.display())),
+    };
+    for e in entries.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_tree(&e.path(), deadline)?;
+        }
+    }
+    let mut delay = Duration::from_micros(200);
+    loop {
+        match fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == IoKind::NotFound => return Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                std::thread::sleep(delay);
+                delay = (delay * 2).min(Duration::from_millis(50));
+            }
+            Err(e) => return Err(e).ctx(|| format!("rmdir {}", dir.display())),
+        }
+    }
+}
+
+/// Create each missing level from the hierarchy root down to `dir`.
+fn mkdir_levels(root: &Path, dir: &Path, h: &Hierarchy, made: &mut Vec<PathBuf>) -> Result<()> {
+    let rel = dir.strip_prefix(root).expect("dir is under its hierarchy");
+    let mut cur = root.to_path_buf();
+    let mut comps = rel.components().peekable();
+    while let Some(c) = comps.next() {
+        let parent = cur.clone();
+        cur.push(c);
+        let last = comps.peek().is_none();
+        match fs::create_dir(&cur) {
+            Ok(()) => {
+                made.push(cur.clone());
+                init_level(&parent, &cur, h)?;
+                if h.v2 && !last {
+                    enable_subtree(&cur)?;
+                }
+            }
+            Err(e) if e.kind() == IoKind::AlreadyExists => {
+                if last {
+                    return Err(Error::new(
+                        ErrorKind::AlreadyExists,
+                        format!("cgroup {} already exists", cur.display()),
+                    ));
+                }
+            }
+            Err(e) => return Err(e).ctx(|| format!("mkdir {}", cur.display())),
+        }
+    }
+    Ok(())
+}
+
+/// A new level: v1 cpuset needs cpus and mems before a task can join;
+/// v2 children get every controller the new level has.
+fn init_level(parent: &Path, dir: &Path, h: &Hierarchy) -> Result<()> {
+    if !h.v2 && h.controllers.iter().any(|c| c == "cpuset") {
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            let v = fs::read_to_string(parent.join(f)).ctx(|| format!("reading {f}"))?;
+            fs::write(dir.join(f), v.trim())
+                .ctx(|| format!("writing {}", dir.join(f).display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Enable every available controller for the children of `dir` (v2).
+pub(crate) fn enable_subtree(dir: &Path) -> Result<()> {
+    let avail = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
+    let want: Vec<String> = avail.split_whitespace().map(|c| format!("+{c}")).collect();
+    if want.is_empty() {
+        return Ok(());
+    }
+    fs::write(dir.join("cgroup.subtree_control"), want.join(" "))
+        .ctx(|| format!("enabling controllers in {}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_hybrid_mountinfo() {
+        let info = "\
+35 25 0:30 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
+36 35 0:31 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+37 35 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+38 35 0:33 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+39 35 0:34 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+";
+        let h = parse_mountinfo(info, CgroupMode::Hybrid);
+        assert_eq!(h.len(), 4);
+        assert!(h[0].v2);
+        assert_eq!(h[1].controllers, ["memory"]);
+        assert_eq!(h[2].controllers, ["name=systemd"]);
+        assert_eq!(h[3].controllers, ["cpu", "cpuacct"]);
+        let v2 = "30 1 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n";
+        let h = parse_mountinfo(v2, CgroupMode::Unified);
+        assert_eq!(h.len(), 1);
+        assert_eq!(h[0].mountpoint, Path::new("/sys/fs/cgroup"));
+    }
+}

@@ -1,0 +1,372 @@
+//! The typed container description: a builder, a serde (JSON) form and
+//! validation that names the offending field.
+//!
+//! `config` is pure data. [`Config::validate`] checks it against itself and
+//! against [`HostFeatures`](crate::HostFeatures); starting a container
+//! validates first.
+
+mod mount;
+mod namespaces;
+mod process;
+pub(crate) mod validate;
+
+pub use mount::{Mount, MountKind};
+pub use namespaces::{NamespaceKind, NamespaceMode, Namespaces, TimeOffsets, CLONE_NEWTIME};
+pub use process::{Capabilities, Process, Rlimit, User, SYSTEM_CONTAINER_DROPPED};
+
+use crate::error::{Error, Result};
+use crate::idmap::IdMap;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// The signal that asks a container's init to shut down cleanly.
+///
+/// ```
+/// use vpsos_core::HaltSignal;
+/// assert_eq!(HaltSignal::Busybox.number(), libc::SIGUSR2);
+/// assert_eq!(HaltSignal::Systemd.number(), libc::SIGRTMIN() + 4);
+/// assert_eq!(HaltSignal::Sysvinit.number(), libc::SIGPWR);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HaltSignal {
+    /// busybox init: SIGUSR2 powers off.
+    Busybox,
+    /// systemd: SIGRTMIN+4 powers off.
+    Systemd,
+    /// sysvinit (and OpenRC on it): SIGPWR runs the powerfail shutdown. LXC's default.
+    #[default]
+    Sysvinit,
+    /// Any signal number.
+    Signal(i32),
+}
+
+impl HaltSignal {
+    /// The signal number.
+    pub fn number(self) -> i32 {
+        match self {
+            HaltSignal::Busybox => libc::SIGUSR2,
+            HaltSignal::Systemd => libc::SIGRTMIN() + 4,
+            HaltSignal::Sysvinit => libc::SIGPWR,
+            HaltSignal::Signal(n) => n,
+        }
+    }
+}
+
+/// Mount propagation of the container's root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Propagation {
+    /// No events either way (the default).
+    #[default]
+    Private,
+    /// Host mounts propagate in, nothing out.
+    Slave,
+    /// Both ways.
+    Shared,
+}
+
+/// Where the container's cgroup goes.
+///
+/// `path` is relative to each hierarchy's root and may use `{id}`; osctld's
+/// layout is `osctl/pool.tank/group.default/user.u/ct.{id}`.
+///
+/// ```
+/// use vpsos_core::CgroupPlacement;
+/// assert_eq!(CgroupPlacement::default().resolve("ct1"), "vpsos/ct1");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CgroupPlacement {
+    /// Put the container in its own cgroup.
+    pub enabled: bool,
+    /// Path template under each hierarchy's root.
+    pub path: String,
+}
+
+impl Default for CgroupPlacement {
+    fn default() -> CgroupPlacement {
+        CgroupPlacement {
+            enabled: true,
+            path: "vpsos/{id}".into(),
+        }
+    }
+}
+
+impl CgroupPlacement {
+    /// The path for container `id`.
+    pub fn resolve(&self, id: &str) -> String {
+        self.path.replace("{id}", id).trim_matches('/').to_string()
+    }
+}
+
+/// A container's full description.
+///
+/// Build one with [`Config::builder`]:
+///
+/// ```
+/// use vpsos_core::{Config, IdMap, Process};
+/// let cfg = Config::builder("/var/lib/ct/101/rootfs")
+///     .hostname("ct101")
+///     .id_maps(IdMap::single(0, 100000, 65536))
+///     .init(Process::new(["/sbin/init"]))
+///     .build()
+///     .unwrap();
+/// let json = serde_json::to_string(&cfg).unwrap();
+/// let back: Config = serde_json::from_str(&json).unwrap();
+/// assert_eq!(back, cfg);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The root filesystem directory (absolute).
+    pub rootfs: PathBuf,
+    /// Remount the root read-only after setup.
+    #[serde(default)]
+    pub readonly_rootfs: bool,
+    /// Hostname (needs a new UTS namespace).
+    #[serde(default)]
+    pub hostname: Option<String>,
+    /// NIS domain name (needs a new UTS namespace).
+    #[serde(default)]
+    pub domainname: Option<String>,
+    /// Namespaces.
+    #[serde(default)]
+    pub namespaces: Namespaces,
+    /// uid map (needs a new user namespace).
+    #[serde(default)]
+    pub uid_map: Option<IdMap>,
+    /// gid map (needs a new user namespace).
+    #[serde(default)]
+    pub gid_map: Option<IdMap>,
+    /// Mount /proc, /sys, /dev (tmpfs with the standard nodes), /dev/pts,
+    /// /dev/shm and /dev/mqueue before [`mounts`](Config::mounts).
+    #[serde(default = "yes")]
+    pub default_mounts: bool,
+    /// Extra mounts, in order, after the defaults.
+    #[serde(default)]
+    pub mounts: Vec<Mount>,
+    /// Paths hidden from the container (`/dev/null` over files, an empty
+    /// read-only tmpfs over directories).
+    #[serde(default = "default_masked")]
+    pub masked_paths: Vec<PathBuf>,
+    /// Paths remounted read-only.
+    #[serde(default = "default_readonly")]
+    pub readonly_paths: Vec<PathBuf>,
+    /// Propagation of the container's mounts.
+    #[serde(default)]
+    pub root_propagation: Propagation,
+    /// The init process.
+    pub process: Process,
+    /// cgroup placement.
+    #[serde(default)]
+    pub cgroup: CgroupPlacement,
+    /// The signal `stop` sends first.
+    #[serde(default)]
+    pub halt_signal: HaltSignal,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Docker's and LXC's list of kernel interfaces a tenant must not read.
+pub fn default_masked() -> Vec<PathBuf> {
+    [
+        "/proc/acpi",
+        "/proc/kcore",
+        "/proc/keys",
+        "/proc/latency_stats",
+        "/proc/timer_list",
+        "/proc/timer_stats",
+        "/proc/sched_debug",
+        "/proc/scsi",
+        "/sys/firmware",
+        "/sys/devices/virtual/powercap",
+    ]
+    .into_iter()
+    .map(PathBuf::from)
+    .collect()
+}
+
+/// Kernel interfaces a tenant may read but not write.
+pub fn default_readonly() -> Vec<PathBuf> {
+    ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sysrq-trigger"]
+        .into_iter()
+        .map(PathBuf::from)
+        .collect()
+}
+
+impl Config {
+    /// Start a builder with system-container defaults: every namespace new
+    /// (time included, uptime starting near zero), the default mounts,
+    /// masked and read-only paths, and the system-container capability set.
+    pub fn builder(rootfs: impl Into<PathBuf>) -> ConfigBuilder {
+        ConfigBuilder {
+            config: Config {
+                rootfs: rootfs.into(),
+                readonly_rootfs: false,
+                hostname: None,
+                domainname: None,
+                namespaces: Namespaces::all_new(),
+                uid_map: None,
+                gid_map: None,
+                default_mounts: true,
+                mounts: vec![],
+                masked_paths: default_masked(),
+                readonly_paths: default_readonly(),
+                root_propagation: Propagation::Private,
+                process: Process {
+                    capabilities: Some(Capabilities::system_container()),
+                    ..Process::new(["/sbin/init"])
+                },
+                cgroup: CgroupPlacement::default(),
+                halt_signal: HaltSignal::default(),
+            },
+        }
+    }
+
+    /// Parse the JSON form (and validate it against itself).
+    pub fn from_json(json: &str) -> Result<Config> {
+        let c: Config = serde_json::from_str(json)
+            .map_err(|e| Error::invalid("config", format!("JSON: {e}")))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// The JSON form.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("config serializes")
+    }
+
+    /// Check the description for consistency: every error names the field.
+    ///
+    /// ```
+    /// use vpsos_core::{Config, Process};
+    /// let e = Config::builder("/srv/ct").init(Process::new(Vec::<String>::new())).build().unwrap_err();
+    /// assert_eq!(e.field(), Some("process.args"));
+    /// ```
+    pub fn validate(&self) -> Result<()> {
+        validate::config(self)
+    }
+}
+
+/// Builds a [`Config`]; see [`Config::builder`].
+#[derive(Debug, Clone)]
+pub struct ConfigBuilder {
+    config: Config,
+}
+
+impl ConfigBuilder {
+    /// Set the hostname.
+    pub fn hostname(mut self, name: &str) -> Self {
+        self.config.hostname = Some(name.into());
+        self
+    }
+
+    /// Set the NIS domain name.
+    pub fn domainname(mut self, name: &str) -> Self {
+        self.config.domainname = Some(name.into());
+        self
+    }
+
+    /// Use the same map for uids and gids.
+    pub fn id_maps(mut self, map: IdMap) -> Self {
+        self.config.uid_map = Some(map.clone());
+        self.config.gid_map = Some(map);
+        self
+    }
+
+    /// Set the uid map.
+    pub fn uid_map(mut self, map: IdMap) -> Self {
+        self.config.uid_map = Some(map);
+        self
+    }
+
+    /// Set the gid map.
+    pub fn gid_map(mut self, map: IdMap) -> Self {
+        self.config.gid_map = Some(map);
+        self
+    }
+
+    /// Create, join or share (`None`) a namespace.
+    pub fn namespace(mut self, kind: NamespaceKind, mode: Option<NamespaceMode>) -> Self {
+        self.config.namespaces.set(kind, mode);
+        self
+    }
+
+    /// Set the time namespace offsets.
+    pub fn time_offsets(mut self, offsets: TimeOffsets) -> Self {
+        self.config.namespaces.time_offsets = offsets;
+        self
+    }
+
+    /// Set the init process. Capabilities it leaves unset keep the builder's
+    /// system-container default.
+    pub fn init(mut self, mut process: Process) -> Self {
+        if process.capabilities.is_none() {
+            process.capabilities = self.config.process.capabilities.take();
+        }
+        self.config.process = process;
+        self
+    }
+
+    /// Add a mount after the defaults.
+    pub fn mount(mut self, m: Mount) -> Self {
+        self.config.mounts.push(m);
+        self
+    }
+
+    /// Turn the default /proc, /sys, /dev mounts on or off.
+    pub fn default_mounts(mut self, on: bool) -> Self {
+        self.config.default_mounts = on;
+        self
+    }
+
+    /// Replace the masked paths.
+    pub fn masked_paths(mut self, paths: Vec<PathBuf>) -> Self {
+        self.config.masked_paths = paths;
+        self
+    }
+
+    /// Replace the read-only paths.
+    pub fn readonly_paths(mut self, paths: Vec<PathBuf>) -> Self {
+        self.config.readonly_paths = paths;
+        self
+    }
+
+    /// Remount the root read-only.
+    pub fn readonly_rootfs(mut self, on: bool) -> Self {
+        self.config.readonly_rootfs = on;
+        self
+    }
+
+    /// Set the cgroup path template (`{id}` is replaced), or disable the cgroup.
+    pub fn cgroup(mut self, placement: CgroupPlacement) -> Self {
+        self.config.cgroup = placement;
+        self
+    }
+
+    /// Set the halt signal.
+    pub fn halt_signal(mut self, sig: HaltSignal) -> Self {
+        self.config.halt_signal = sig;
+        self
+    }
+
+    /// Set mount propagation.
+    pub fn propagation(mut self, p: Propagation) -> Self {
+        self.config.root_propagation = p;
+        self
+    }
+
+    /// Validate and return the config.
+    pub fn build(self) -> Result<Config> {
+        self.config.validate()?;
+        Ok(self.config)
+    }
+
+    /// Return the config without validating it (it is validated at start).
+    pub fn build_unchecked(self) -> Config {
+        self.config
+    }
+}

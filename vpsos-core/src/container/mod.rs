@@ -1,0 +1,614 @@
+//! The [`Container`] handle and the [`Runtime`] that makes and finds them.
+//!
+//! A container's state lives under the runtime root (default `/run/vpsos`)
+//! in `<root>/<id>/`, so any process can [`Runtime::load`] it by id, read its
+//! state, exec into it, stop and delete it. The init is identified by pid
+//! *and* start time, and every signal goes through a pidfd, so PID reuse
+//! cannot make vpsos signal the wrong process.
+
+mod console;
+mod exec;
+mod plan;
+mod state;
+
+pub use exec::ExecProcess;
+pub use state::{valid_id, State, Status};
+
+use crate::cgroup::Cgroup;
+use crate::config::{Config, NamespaceKind, Process};
+use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::features::HostFeatures;
+use crate::spawn::{self, pidfd_open, pidfd_signal, wait_exit, ExitStatus, HostSetup};
+use console::Pty;
+use plan::{host_id, new_userns, PlanFds};
+use state::{proc_stat, StateFile};
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Where a standard stream of the container's process comes from.
+#[derive(Debug, Default)]
+pub enum Stdio {
+    /// The caller's own fd 0/1/2.
+    #[default]
+    Inherit,
+    /// /dev/null.
+    Null,
+    /// This fd (it is moved into the child and closed here).
+    Fd(OwnedFd),
+}
+
+/// Per-start options that are not part of the (serializable) config.
+///
+/// ```
+/// use vpsos_core::{CreateOptions, Stdio};
+/// let opts = CreateOptions { stdin: Stdio::Null, ..Default::default() };
+/// assert!(opts.extra_fds.is_empty());
+/// ```
+#[derive(Debug, Default)]
+pub struct CreateOptions {
+    /// fd 0 of the process (ignored with a terminal).
+    pub stdin: Stdio,
+    /// fd 1.
+    pub stdout: Stdio,
+    /// fd 2.
+    pub stderr: Stdio,
+    /// fds that become 3, 4, ... inside (socket activation). Nothing else
+    /// of the caller's reaches the container.
+    pub extra_fds: Vec<OwnedFd>,
+}
+
+/// Makes, finds and lists containers under one state root.
+///
+/// ```no_run
+/// use vpsos_core::{Config, CreateOptions, IdMap, Process, Runtime};
+/// let rt = Runtime::new();
+/// let cfg = Config::builder("/var/lib/vpsos/ct1/rootfs")
+///     .id_maps(IdMap::single(0, 100000, 65536))
+///     .hostname("ct1")
+///     .init(Process::new(["/bin/sh", "-c", "echo hello from $(hostname)"]))
+///     .build()?;
+/// let mut ct = rt.run("ct1", &cfg, CreateOptions::default())?;
+/// let status = ct.wait()?;
+/// ct.delete()?;
+/// # Ok::<(), vpsos_core::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Runtime {
+    root: PathBuf,
+}
+
+impl Default for Runtime {
+    fn default() -> Runtime {
+        Runtime::new()
+    }
+}
+
+impl Runtime {
+    /// A runtime with state under `/run/vpsos`.
+    pub fn new() -> Runtime {
+        Runtime::with_root("/run/vpsos")
+    }
+
+    /// A runtime with state under `root`.
+    pub fn with_root(root: impl Into<PathBuf>) -> Runtime {
+        Runtime { root: root.into() }
+    }
+
+    /// The state root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Set up container `id` with its init held before exec; [`Container::start`]
+    /// (from this or any other process) lets it run.
+    pub fn create(&self, id: &str, config: &Config, opts: CreateOptions) -> Result<Container> {
+        self.make(id, config, opts, true)
+            .ctx(|| format!("creating container {id}"))
+    }
+
+    /// Create and start in one go (no exec fifo round trip).
+    pub fn run(&self, id: &str, config: &Config, opts: CreateOptions) -> Result<Container> {
+        let mut ct = self
+            .make(id, config, opts, false)
+            .ctx(|| format!("starting container {id}"))?;
+        let argv0 = config.process.args[0].clone();
+        let sync = ct.sync.take().expect("a new container has its sync socket");
+        if let Err(e) = spawn::start_and_confirm(&sync, true, &argv0) {
+            ct.destroy();
+            return Err(e.context(format!("starting container {id}")));
+        }
+        Ok(ct)
+    }
+
+    /// Load a container made by this or another process.
+    pub fn load(&self, id: &str) -> Result<Container> {
+        check_id(id)?;
+        let dir = self.root.join(id);
+        let st = StateFile::read(&dir, id)?;
+        let pidfd = live_pidfd(st.pid, st.pid_start_time);
+        Ok(Container {
+            cgroup: st.cgroup.as_deref().map(Cgroup::open),
+            dir,
+            state: st,
+            pidfd,
+            is_child: false,
+            sync: None,
+            console: None,
+            exit: None,
+        })
+    }
+
+    /// The ids of every container with state under the root.
+    pub fn list(&self) -> Result<Vec<String>> {
+        let mut ids = Vec::new();
+        let entries = match fs::read_dir(&self.root) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(ids),
+            Err(e) => return Err(e).ctx(|| format!("listing {}", self.root.display())),
+        };
+        for e in entries.flatten() {
+            if e.path().join("state.json").exists() {
+                ids.push(e.file_name().to_string_lossy().into_owned());
+            }
+        }
+        ids.sort();
+        Ok(ids)
+    }
+
+    fn make(
+        &self,
+        id: &str,
+        config: &Config,
+        opts: CreateOptions,
+        fifo: bool,
+    ) -> Result<Container> {
+        check_id(id)?;
+        config.validate()?;
+        check_features(config)?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o711)
+            .create(&self.root)
+            .ctx(|| format!("creating state root {}", self.root.display()))?;
+        let dir = self.root.join(id);
+        match fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!("container {id} already exists ({})", dir.display()),
+                ))
+            }
+            Err(e) => return Err(e).ctx(|| format!("creating {}", dir.display())),
+        }
+        let mut cgroup = None;
+        let res = self.make_in(id, config, opts, fifo, &dir, &mut cgroup);
+        if res.is_err() {
+            if let Some(cg) = &cgroup {
+                let _ = cg.remove();
+            }
+            let _ = fs::remove_dir_all(&dir);
+        }
+        res
+    }
+
+    fn make_in(
+        &self,
+        id: &str,
+        config: &Config,
+        opts: CreateOptions,
+        fifo: bool,
+        dir: &Path,
+        cgroup_out: &mut Option<Cgroup>,
+    ) -> Result<Container> {
+        let cgroup = if config.cgroup.enabled {
+            let cg = Cgroup::create(&config.cgroup.resolve(id))?;
+            *cgroup_out = Some(cg.clone());
+            Some(cg)
+        } else {
+            None
+        };
+        let console = if config.process.terminal {
+            let uid = host_id(config.uid_map.as_ref(), config.process.user.uid);
+            let gid = host_id(config.gid_map.as_ref(), config.process.user.gid);
+            Some(Pty::open(uid, gid)?)
+        } else {
+            None
+        };
+        let fifo_fd = if fifo { Some(make_fifo(dir)?) } else { None };
+        let mut fds = PlanFds::default();
+        let plan = plan::init_plan(
+            config,
+            [opts.stdin, opts.stdout, opts.stderr],
+            opts.extra_fds,
+            console.as_ref(),
+            fifo_fd.as_ref().map_or(-1, |f| f.as_raw_fd()),
+            &mut fds,
+        )?;
+        let mut rlimits = Vec::new();
+        for r in &config.process.rlimits {
+            rlimits.push((r.resource_id()?, r.soft, r.hard));
+        }
+        let host = HostSetup {
+            uid_map: new_userns(config)
+                .then(|| config.uid_map.as_ref().map(|m| m.proc_format()))
+                .flatten(),
+            gid_map: new_userns(config)
+                .then(|| config.gid_map.as_ref().map(|m| m.proc_format()))
+                .flatten(),
+            cgroup: cgroup.as_ref(),
+            rlimits,
+            oom_score_adj: config.process.oom_score_adj,
+        };
+        let spawned = spawn::spawn(&plan, &host)?;
+        drop(fds);
+        let created = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let start_time = proc_stat(spawned.pid).map_or(0, |(_, t)| t);
+        let st = StateFile {
+            id: id.to_string(),
+            pid: spawned.pid,
+            pid_start_time: start_time,
+            created,
+            cgroup: cgroup.as_ref().map(|c| c.path().to_string()),
+            config: config.clone(),
+        };
+        let mut ct = Container {
+            dir: dir.to_path_buf(),
+            state: st,
+            pidfd: Some(spawned.pidfd),
+            is_child: true,
+            sync: Some(spawned.sync),
+            console: console.map(|c| c.master),
+            exit: None,
+            cgroup,
+        };
+        if let Err(e) = ct.state.write(dir) {
+            ct.destroy();
+            return Err(e);
+        }
+        Ok(ct)
+    }
+}
+
+fn check_id(id: &str) -> Result<()> {
+    if valid_id(id) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "id",
+            format!("{id:?}: use 1 to 64 of A-Z a-z 0-9 _ . - (not starting with .)"),
+        ))
+    }
+}
+
+fn check_features(config: &Config) -> Result<()> {
+    let f = HostFeatures::get();
+    if config.namespaces.get(NamespaceKind::User).is_some() && !f.user_namespaces {
+        return Err(Error::unsupported("user namespaces"));
+    }
+    if config.namespaces.get(NamespaceKind::Time).is_some() && !f.time_namespaces {
+        return Err(Error::unsupported("time namespaces (Linux 5.6+)"));
+    }
+    if config.namespaces.get(NamespaceKind::Cgroup).is_some() && !f.cgroup_namespaces {
+        return Err(Error::unsupported("cgroup namespaces"));
+    }
+    if !f.clone3 || !f.openat2 {
+        return Err(Error::unsupported("clone3 and openat2 (Linux 5.6+)"));
+    }
+    Ok(())
+}
+
+fn make_fifo(dir: &Path) -> Result<OwnedFd> {
+    let p = dir.join("exec.fifo");
+    nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .ctx(|| format!("mkfifo {}", p.display()))?;
+    let fd = nix::fcntl::open(
+        &p,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| format!("opening {}", p.display()))?;
+    Ok(fd)
+}
+
+/// A pidfd for `pid` if it is still the process that started at `start`.
+fn live_pidfd(pid: i32, start: u64) -> Option<OwnedFd> {
+    let fd = pidfd_open(pid).ok()?;
+    // opened first, checked second: if the start time still matches, the
+    // pidfd names that very process (see the module docs)
+    match proc_stat(pid) {
+        Some((state, t)) if t == start && state != 'Z' && state != 'X' => Some(fd),
+        _ => None,
+    }
+}
+
+/// A container: its init, cgroup and state directory.
+///
+/// Dropping the handle leaves the container running; [`delete`](Container::delete)
+/// removes it.
+#[derive(Debug)]
+pub struct Container {
+    dir: PathBuf,
+    state: StateFile,
+    pidfd: Option<OwnedFd>,
+    /// Whether the init is this process's child (so `wait` gets its status).
+    is_child: bool,
+    sync: Option<OwnedFd>,
+    console: Option<OwnedFd>,
+    exit: Option<ExitStatus>,
+    cgroup: Option<Cgroup>,
+}
+
+/// How a container's init ended, as far as this process can know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitExit {
+    /// Its exit status (this process started it).
+    Status(ExitStatus),
+    /// It ended, but it was another process's child, so the kernel gave
+    /// its exit status to that process.
+    Unknown,
+}
+
+impl InitExit {
+    /// The status if known.
+    ///
+    /// ```
+    /// use vpsos_core::{ExitStatus, InitExit};
+    /// assert_eq!(InitExit::Status(ExitStatus::Exited(0)).status(), Some(ExitStatus::Exited(0)));
+    /// assert_eq!(InitExit::Unknown.status(), None);
+    /// ```
+    pub fn status(self) -> Option<ExitStatus> {
+        match self {
+            InitExit::Status(s) => Some(s),
+            InitExit::Unknown => None,
+        }
+    }
+}
+
+impl Container {
+    /// The container id.
+    pub fn id(&self) -> &str {
+        &self.state.id
+    }
+
+    /// The init's host pid while it lives.
+    pub fn pid(&self) -> Option<i32> {
+        self.alive().then_some(self.state.pid)
+    }
+
+    /// The description it was made from.
+    pub fn config(&self) -> &Config {
+        &self.state.config
+    }
+
+    /// Its cgroup, if it has one.
+    pub fn cgroup(&self) -> Option<&Cgroup> {
+        self.cgroup.as_ref()
+    }
+
+    /// The state directory.
+    pub fn state_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Take the console's pty master (only the creating handle has it, once).
+    pub fn take_console(&mut self) -> Option<OwnedFd> {
+        self.console.take()
+    }
+
+    fn alive(&self) -> bool {
+        self.exit.is_none()
+            && self.pidfd.is_some()
+            && matches!(proc_stat(self.state.pid), Some((s, t)) if t == self.state.pid_start_time && s != 'Z' && s != 'X')
+    }
+
+    /// Current state.
+    pub fn state(&self) -> Result<State> {
+        let alive = self.alive();
+        let status = if !alive {
+            Status::Stopped
+        } else if self.dir.join("exec.fifo").exists() || self.sync.is_some() {
+            Status::Created
+        } else {
+            Status::Running
+        };
+        Ok(State {
+            id: self.state.id.clone(),
+            status,
+            pid: alive.then_some(self.state.pid),
+            created: self.state.created,
+            cgroup: self.state.cgroup.clone(),
+        })
+    }
+
+    /// Let a created container's init exec. Works from any process; if it
+    /// fails (e.g. the init binary cannot be executed) the container is
+    /// removed and the error says why.
+    pub fn start(&mut self) -> Result<()> {
+        let id = self.state.id.clone();
+        self.start_inner().map_err(|e| {
+            self.destroy();
+            e.context(format!("starting container {id}"))
+        })
+    }
+
+    fn start_inner(&mut self) -> Result<()> {
+        let fifo = self.dir.join("exec.fifo");
+        if !fifo.exists() {
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!("container {} is not in the created state", self.state.id),
+            ));
+        }
+        if !self.alive() {
+            return Err(Error::new(
+                ErrorKind::Child,
+                "the init exited before start".to_string(),
+            ));
+        }
+        let mut f = fs::File::open(&fifo).ctx(|| format!("opening {}", fifo.display()))?;
+        let mut b = [0u8; 1];
+        std::io::Read::read(&mut f, &mut b).ctx(|| format!("reading {}", fifo.display()))?;
+        let _ = fs::remove_file(&fifo);
+        if let Some(sync) = self.sync.take() {
+            let argv0 = self.state.config.process.args[0].clone();
+            spawn::start_and_confirm(&sync, false, &argv0)?;
+        }
+        Ok(())
+    }
+
+    /// Wait for the init to exit. The creating process gets its status;
+    /// another process (after [`Runtime::load`]) can only learn that it
+    /// ended.
+    pub fn wait(&mut self) -> Result<InitExit> {
+        if let Some(s) = self.exit {
+            return Ok(InitExit::Status(s));
+        }
+        let Some(pidfd) = &self.pidfd else {
+            return Ok(InitExit::Unknown);
+        };
+        if self.is_child {
+            let s = wait_exit(self.state.pid, pidfd)?;
+            self.exit = Some(s);
+            return Ok(InitExit::Status(s));
+        }
+        poll_exit(pidfd, None)?;
+        Ok(InitExit::Unknown)
+    }
+
+    /// Send `signal` to the init.
+    pub fn kill(&self, signal: i32) -> Result<()> {
+        match &self.pidfd {
+            Some(fd) if self.alive() => {
+                pidfd_signal(fd, signal).ctx(|| format!("signalling container {}", self.state.id))
+            }
+            _ => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("signalling container {}: it is not running", self.state.id),
+            )),
+        }
+    }
+
+    /// Ask the init to halt with the config's halt signal; after `timeout`
+    /// kill everything in the container.
+    pub fn stop(&mut self, timeout: Duration) -> Result<InitExit> {
+        if self.alive() {
+            let sig = self.state.config.halt_signal.number();
+            let _ = self.kill(sig);
+            let pidfd = self.pidfd.as_ref().expect("alive");
+            if !poll_exit(pidfd, Some(timeout))? {
+                self.kill_everything()?;
+            }
+        }
+        self.wait()
+    }
+
+    /// SIGKILL the init and everything else in its cgroup.
+    fn kill_everything(&self) -> Result<()> {
+        if let Some(fd) = &self.pidfd {
+            let _ = pidfd_signal(fd, libc::SIGKILL);
+        }
+        if let Some(cg) = &self.cgroup {
+            cg.kill_all()?;
+        }
+        Ok(())
+    }
+
+    /// Remove a stopped container: its cgroup and state directory. A
+    /// running one is `Busy`; see [`delete_force`](Container::delete_force).
+    pub fn delete(mut self) -> Result<()> {
+        if self.alive() {
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!("deleting container {}: it is still running", self.state.id),
+            ));
+        }
+        self.cleanup()
+    }
+
+    /// Kill whatever runs in the container, then delete it.
+    pub fn delete_force(mut self) -> Result<()> {
+        self.kill_everything()?;
+        self.cleanup()
+    }
+
+    fn cleanup(&mut self) -> Result<()> {
+        if let (true, Some(fd), None) = (self.is_child, &self.pidfd, self.exit) {
+            if poll_exit(fd, Some(Duration::from_secs(5)))? {
+                self.exit = Some(wait_exit(self.state.pid, fd)?);
+            }
+        }
+        if let Some(cg) = &self.cgroup {
+            cg.kill_all()?;
+            cg.remove()
+                .ctx(|| format!("deleting container {}", self.state.id))?;
+        }
+        match fs::remove_dir_all(&self.dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e).ctx(|| format!("removing {}", self.dir.display())),
+        }
+    }
+
+    /// Best-effort teardown after a failed start.
+    fn destroy(&mut self) {
+        let _ = self.kill_everything();
+        let _ = self.cleanup();
+    }
+
+    /// Run a process in the running container: same namespaces, cgroup
+    /// and confinement; its own exit status. With `process.terminal` it
+    /// gets a pty whose master [`ExecProcess::take_console`] returns.
+    pub fn exec(&self, process: &Process, opts: CreateOptions) -> Result<ExecProcess> {
+        let id = &self.state.id;
+        let pidfd = match &self.pidfd {
+            Some(fd) if self.alive() => fd,
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!("exec in container {id}: it is not running"),
+                ))
+            }
+        };
+        exec::exec(self, pidfd, process, opts).ctx(|| format!("exec in container {id}"))
+    }
+}
+
+/// Wait until the process behind `pidfd` exits; `false` on timeout.
+fn poll_exit(pidfd: &OwnedFd, timeout: Option<Duration>) -> Result<bool> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        let ms = match deadline {
+            None => -1,
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Ok(false);
+                }
+                left.as_millis().min(i32::MAX as u128) as i32 + 1
+            }
+        };
+        let mut pfd = libc::pollfd {
+            fd: pidfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd.
+        let r = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if r < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            return Err(e).ctx(|| "waiting for the init to exit".into());
+        }
+        if r > 0 {
+            return Ok(true);
+        }
+    }
+}

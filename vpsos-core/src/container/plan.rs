@@ -1,0 +1,234 @@
+//! From a [`Config`] (or an exec request) to a [`ChildPlan`]: namespaces,
+//! the process, stdio and console, all turned into C strings and fds.
+
+use super::console::Pty;
+use super::Stdio;
+use crate::config::{validate, Config, NamespaceKind, NamespaceMode, Process, TimeOffsets};
+use crate::error::{Error, Result, ResultExt};
+use crate::idmap::IdMap;
+use crate::rootfs::{self, cstr};
+use crate::spawn::plan::{ChildPlan, ProcessPlan, Role, TimePlan};
+use crate::spawn::sys::last_cap;
+use std::ffi::CString;
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+/// Everything a plan borrows fds from; must outlive the spawn.
+#[derive(Default)]
+pub(crate) struct PlanFds {
+    pub joins: Vec<OwnedFd>,
+    pub stdio: Vec<OwnedFd>,
+    pub extra: Vec<OwnedFd>,
+}
+
+/// The namespace part of the init's plan.
+pub(crate) fn namespaces(config: &Config, plan: &mut ChildPlan, fds: &mut PlanFds) -> Result<()> {
+    let ns = &config.namespaces;
+    for (kind, path) in ns.joined() {
+        let f = File::open(path).ctx(|| format!("opening namespace {} to join", path.display()))?;
+        plan.joins.push((f.as_raw_fd(), kind.clone_flag()));
+        fds.joins.push(f.into());
+    }
+    // cgroup and time namespaces are made by the child itself, once it is
+    // in its cgroup and can set the clock offsets
+    let late = libc::CLONE_NEWCGROUP | libc::CLONE_NEWTIME;
+    let new = ns.new_flags() & !late;
+    if plan.joins.is_empty() {
+        plan.clone_flags = new as u64;
+    } else {
+        plan.unshare_flags = new;
+        plan.wait_maps = ns.is_new(NamespaceKind::User);
+        plan.fork_after = ns.get(NamespaceKind::Pid).is_some();
+    }
+    plan.become_root = ns.is_new(NamespaceKind::User);
+    plan.cgroupns = ns.is_new(NamespaceKind::Cgroup);
+    if ns.is_new(NamespaceKind::Time) {
+        plan.time = TimePlan::New(match ns.time_offsets {
+            TimeOffsets::ZeroUptime => None,
+            TimeOffsets::Fixed {
+                monotonic,
+                boottime,
+            } => Some((monotonic, boottime)),
+        });
+    }
+    plan.hostname = config
+        .hostname
+        .as_deref()
+        .map(|h| cstr(h, "hostname"))
+        .transpose()?;
+    plan.domainname = config
+        .domainname
+        .as_deref()
+        .map(|h| cstr(h, "domainname"))
+        .transpose()?;
+    Ok(())
+}
+
+/// The clone flags of every namespace the container has (new or joined),
+/// for setns(pidfd) when exec'ing into it.
+pub(crate) fn container_ns_flags(config: &Config) -> libc::c_int {
+    NamespaceKind::ALL
+        .iter()
+        .filter(|k| config.namespaces.get(**k).is_some())
+        .fold(0, |f, k| f | k.clone_flag())
+}
+
+/// The process part of a plan.
+pub(crate) fn process(
+    p: &Process,
+    default_caps: Option<&crate::config::Capabilities>,
+    stdio: [Stdio; 3],
+    extra: Vec<OwnedFd>,
+    tty: Option<&Pty>,
+    fds: &mut PlanFds,
+) -> Result<ProcessPlan> {
+    let argv = p
+        .args
+        .iter()
+        .map(|a| cstr(a, "process.args"))
+        .collect::<Result<Vec<_>>>()?;
+    let envp = p
+        .env
+        .iter()
+        .map(|e| cstr(e, "process.env"))
+        .collect::<Result<Vec<_>>>()?;
+    let exec_paths = exec_candidates(p)?;
+    let mut out = ProcessPlan {
+        argv,
+        envp,
+        exec_paths,
+        cwd: cstr(p.cwd.as_os_str().as_bytes(), "process.cwd")?,
+        uid: p.user.uid,
+        gid: p.user.gid,
+        groups: p.user.additional_gids.clone(),
+        caps: p.capabilities.as_ref().or(default_caps).map(|c| c.masks()),
+        last_cap: last_cap(),
+        no_new_privs: p.no_new_privileges,
+        umask: p.umask,
+        stdio: [-1; 3],
+        tty: tty.map_or(-1, |t| t.slave.as_raw_fd()),
+        extra_fds: vec![],
+    };
+    for (i, s) in stdio.into_iter().enumerate() {
+        let fd = match s {
+            Stdio::Inherit => continue,
+            Stdio::Null => File::options()
+                .read(true)
+                .write(true)
+                .open("/dev/null")
+                .ctx(|| "opening /dev/null".into())?
+                .into(),
+            Stdio::Fd(fd) => fd,
+        };
+        out.stdio[i] = fd.as_raw_fd();
+        fds.stdio.push(fd);
+    }
+    for fd in extra {
+        out.extra_fds.push(fd.as_raw_fd());
+        fds.extra.push(fd);
+    }
+    if out.extra_fds.len() > 64 {
+        return Err(Error::invalid("extra_fds", "at most 64"));
+    }
+    Ok(out)
+}
+
+/// argv[0] as given if it has a `/`, else each `PATH` entry joined with it.
+fn exec_candidates(p: &Process) -> Result<Vec<CString>> {
+    let a0 = &p.args[0];
+    if a0.contains('/') {
+        return Ok(vec![cstr(a0, "process.args")?]);
+    }
+    let path = p
+        .path_var()
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    path.split(':')
+        .filter(|d| d.starts_with('/'))
+        .map(|d| cstr(format!("{}/{a0}", d.trim_end_matches('/')), "process.args"))
+        .collect()
+}
+
+/// The whole plan for a container's init.
+pub(crate) fn init_plan(
+    config: &Config,
+    stdio: [Stdio; 3],
+    extra: Vec<OwnedFd>,
+    console: Option<&Pty>,
+    fifo_fd: libc::c_int,
+    fds: &mut PlanFds,
+) -> Result<ChildPlan> {
+    let mut plan = ChildPlan {
+        role: Role::Init,
+        clone_flags: 0,
+        joins: vec![],
+        unshare_flags: 0,
+        wait_maps: false,
+        fork_after: false,
+        become_root: false,
+        cgroupns: false,
+        time: TimePlan::None,
+        hostname: None,
+        domainname: None,
+        rootfs: Some(rootfs::plan(
+            config,
+            console.map(|c| c.slave_path.as_c_str()),
+        )?),
+        process: process(&config.process, None, stdio, extra, console, fds)?,
+        fifo_fd,
+    };
+    namespaces(config, &mut plan, fds)?;
+    Ok(plan)
+}
+
+/// The plan for a process exec'd into a running container whose init is
+/// behind `init_pidfd`.
+pub(crate) fn exec_plan(
+    config: &Config,
+    p: &Process,
+    init_pidfd: &OwnedFd,
+    stdio: [Stdio; 3],
+    extra: Vec<OwnedFd>,
+    tty: Option<&Pty>,
+    fds: &mut PlanFds,
+) -> Result<ChildPlan> {
+    validate::process(
+        "process",
+        p,
+        config.uid_map.as_ref(),
+        config.gid_map.as_ref(),
+    )?;
+    Ok(ChildPlan {
+        role: Role::Tenant,
+        clone_flags: 0,
+        joins: vec![(init_pidfd.as_raw_fd(), container_ns_flags(config))],
+        unshare_flags: 0,
+        wait_maps: false,
+        fork_after: config.namespaces.get(NamespaceKind::Pid).is_some(),
+        become_root: false,
+        cgroupns: false,
+        time: TimePlan::None,
+        hostname: None,
+        domainname: None,
+        rootfs: None,
+        process: process(
+            p,
+            config.process.capabilities.as_ref(),
+            stdio,
+            extra,
+            tty,
+            fds,
+        )?,
+        fifo_fd: -1,
+    })
+}
+
+/// The host uid/gid that container ids map to (identity without a map).
+pub(crate) fn host_id(map: Option<&IdMap>, id: u32) -> u32 {
+    map.map_or(Some(id), |m| m.to_host(id)).unwrap_or(id)
+}
+
+/// Whether the config creates a user namespace.
+pub(crate) fn new_userns(config: &Config) -> bool {
+    config.namespaces.get(NamespaceKind::User) == Some(&NamespaceMode::New)
+}

@@ -1,0 +1,137 @@
+//! What the host offers, detected once per process.
+
+use serde::Serialize;
+use std::path::Path;
+use std::sync::OnceLock;
+
+/// How cgroups are mounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CgroupMode {
+    /// Only cgroup v1 hierarchies.
+    Legacy,
+    /// v1 controllers plus an (empty) cgroup2 at /sys/fs/cgroup/unified.
+    Hybrid,
+    /// Pure cgroup v2 at /sys/fs/cgroup.
+    Unified,
+    /// No cgroup filesystem found.
+    None,
+}
+
+/// Host features relevant to vpsos, detected once.
+///
+/// ```
+/// let f = vpsos_core::HostFeatures::get();
+/// println!("cgroups: {:?}, user namespaces: {}", f.cgroup_mode, f.user_namespaces);
+/// ```
+#[derive(Debug, Clone, Serialize)]
+pub struct HostFeatures {
+    /// cgroup layout.
+    pub cgroup_mode: CgroupMode,
+    /// User namespaces can be created.
+    pub user_namespaces: bool,
+    /// Time namespaces exist (Linux 5.6+).
+    pub time_namespaces: bool,
+    /// Cgroup namespaces exist.
+    pub cgroup_namespaces: bool,
+    /// AppArmor is enabled in the kernel.
+    pub apparmor: bool,
+    /// `mount_setattr(MOUNT_ATTR_IDMAP)` exists (Linux 5.12+).
+    pub idmapped_mounts: bool,
+    /// `clone3` exists (Linux 5.3+).
+    pub clone3: bool,
+    /// `openat2` exists (Linux 5.6+).
+    pub openat2: bool,
+    /// The kernel release (`uname -r`).
+    pub kernel: String,
+}
+
+static FEATURES: OnceLock<HostFeatures> = OnceLock::new();
+
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+impl HostFeatures {
+    /// The features of this host (detected on first call, then cached).
+    pub fn get() -> &'static HostFeatures {
+        FEATURES.get_or_init(HostFeatures::detect)
+    }
+
+    /// Look at the host now.
+    pub fn detect() -> HostFeatures {
+        HostFeatures {
+            cgroup_mode: cgroup_mode(),
+            user_namespaces: Path::new("/proc/self/ns/user").exists()
+                && read_u64("/proc/sys/user/max_user_namespaces").unwrap_or(1) > 0,
+            time_namespaces: Path::new("/proc/self/ns/time").exists(),
+            cgroup_namespaces: Path::new("/proc/self/ns/cgroup").exists(),
+            apparmor: std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+                .map(|s| s.trim() == "Y")
+                .unwrap_or(false),
+            idmapped_mounts: syscall_exists(libc::SYS_mount_setattr),
+            clone3: syscall_exists(libc::SYS_clone3),
+            openat2: syscall_exists(libc::SYS_openat2),
+            kernel: nix::sys::utsname::uname()
+                .map(|u| u.release().to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Whether the host has the named feature (`"user_namespaces"`,
+    /// `"time_namespaces"`, `"cgroup_v2"`, `"cgroup_v1"`, `"apparmor"`,
+    /// `"idmapped_mounts"`, `"clone3"`).
+    pub fn has(&self, name: &str) -> bool {
+        match name {
+            "user_namespaces" => self.user_namespaces,
+            "time_namespaces" => self.time_namespaces,
+            "cgroup_namespaces" => self.cgroup_namespaces,
+            "cgroup_v2" => self.cgroup_mode == CgroupMode::Unified,
+            "cgroup_v1" => matches!(self.cgroup_mode, CgroupMode::Legacy | CgroupMode::Hybrid),
+            "apparmor" => self.apparmor,
+            "idmapped_mounts" => self.idmapped_mounts,
+            "clone3" => self.clone3,
+            "openat2" => self.openat2,
+            _ => false,
+        }
+    }
+}
+
+fn cgroup_mode() -> CgroupMode {
+    let magic = |p: &str| nix::sys::statfs::statfs(p).map(|s| s.filesystem_type().0 as i64);
+    match magic("/sys/fs/cgroup") {
+        Ok(CGROUP2_SUPER_MAGIC) => CgroupMode::Unified,
+        Ok(_) => {
+            if magic("/sys/fs/cgroup/unified") == Ok(CGROUP2_SUPER_MAGIC) {
+                CgroupMode::Hybrid
+            } else if Path::new("/sys/fs/cgroup/memory").exists()
+                || Path::new("/sys/fs/cgroup/pids").exists()
+            {
+                CgroupMode::Legacy
+            } else {
+                CgroupMode::None
+            }
+        }
+        Err(_) => CgroupMode::None,
+    }
+}
+
+fn read_u64(p: &str) -> Option<u64> {
+    std::fs::read_to_string(p).ok()?.trim().parse().ok()
+}
+
+/// Call the syscall with arguments it must reject; ENOSYS means it is missing.
+fn syscall_exists(nr: libc::c_long) -> bool {
+    // SAFETY: every probed syscall fails on a -1 fd / null pointers without side effects.
+    let r = unsafe { libc::syscall(nr, -1, 0, 0, 0, 0) };
+    !(r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn detects_this_host() {
+        let f = super::HostFeatures::get();
+        assert!(f.clone3, "the kernel has clone3");
+        assert!(!f.kernel.is_empty());
+        assert!(!f.has("nonsense"));
+    }
+}

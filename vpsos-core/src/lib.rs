@@ -1,0 +1,44 @@
+//! vpsos: an embeddable Linux system-container runtime.
+//!
+//! A host program links this library to run full distributions in
+//! containers: init as PID 1, mapped uids/gids, its own cgroup, pivot_root
+//! into a directory rootfs, and a handle that any process can reload by id.
+//!
+//! ```no_run
+//! use vpsos_core::{Config, CreateOptions, IdMap, Process, Runtime};
+//! let cfg = Config::builder("/var/lib/vpsos/ct1/rootfs")
+//!     .hostname("ct1")
+//!     .id_maps(IdMap::single(0, 100000, 65536))
+//!     .init(Process::new(["/bin/sh", "-c", "cat /proc/self/uid_map"]))
+//!     .build()?;
+//! let mut ct = Runtime::new().run("ct1", &cfg, CreateOptions::default())?;
+//! ct.wait()?;
+//! ct.delete()?;
+//! # Ok::<(), vpsos_core::Error>(())
+//! ```
+//!
+//! Data flows one way: [`config`] → plan → `spawn` → [`Container`].
+#![warn(missing_docs)]
+
+pub mod cgroup;
+pub mod config;
+pub mod container;
+mod error;
+mod features;
+pub mod idmap;
+mod rootfs;
+mod spawn;
+
+pub use cgroup::Cgroup;
+pub use config::{
+    Capabilities, CgroupPlacement, Config, ConfigBuilder, HaltSignal, Mount, MountKind,
+    NamespaceKind, NamespaceMode, Namespaces, Process, Propagation, Rlimit, TimeOffsets, User,
+};
+pub use container::{
+    Container, CreateOptions, ExecProcess, InitExit, Runtime, State, Status, Stdio,
+};
+pub use error::{Error, ErrorKind, Result, Stage};
+pub use features::{CgroupMode, HostFeatures};
+pub use idmap::{IdMap, IdMapEntry, IdRange, IdRangeAllocation};
+pub use rootfs::STANDARD_DEVICES;
+pub use spawn::ExitStatus;

@@ -1,0 +1,143 @@
+//! Everything the child needs, precomputed by the parent: C strings, fds,
+//! the mount list, masks. The child only reads it.
+
+use libc::{c_char, c_int, c_ulong};
+use std::ffi::CString;
+
+/// One mount the child performs, target relative to the rootfs.
+#[derive(Debug)]
+pub(crate) struct MountOp {
+    pub source: Option<CString>,
+    pub target: CString,
+    pub fstype: Option<CString>,
+    pub flags: c_ulong,
+    pub data: Option<CString>,
+    /// Create the destination as an empty file (file bind mounts).
+    pub target_is_file: bool,
+    /// For binds with options: remount with these MS_* flags after binding.
+    pub remount_flags: c_ulong,
+    /// What the parent calls it in error messages (`/proc (proc)`).
+    pub label: String,
+}
+
+/// A device node in the container's /dev.
+#[derive(Debug)]
+pub(crate) struct DevNode {
+    /// Name under /dev (`null`).
+    pub name: CString,
+    /// Host node to bind from under a user namespace (`/dev/null`).
+    pub host: CString,
+    /// `S_IFCHR | 0666`.
+    pub mode: u32,
+    /// Device number.
+    pub dev: u64,
+}
+
+/// The rootfs part of a plan.
+#[derive(Debug, Default)]
+pub(crate) struct RootfsPlan {
+    pub rootfs: CString,
+    /// MS_PRIVATE / MS_SLAVE / MS_SHARED, applied recursively to /.
+    pub propagation: c_ulong,
+    /// Mounts made before the device nodes (/proc, /sys, /dev, ...).
+    pub base_mounts: Vec<MountOp>,
+    pub devices: Vec<DevNode>,
+    /// Bind host nodes instead of mknod (always under a user namespace).
+    pub bind_devices: bool,
+    /// (target, link name under /dev)
+    pub dev_symlinks: Vec<(CString, CString)>,
+    /// Host pty slave to bind at /dev/console.
+    pub console: Option<CString>,
+    /// The config's own mounts.
+    pub mounts: Vec<MountOp>,
+    /// Paths relative to the new root.
+    pub masked: Vec<CString>,
+    pub readonly: Vec<CString>,
+    pub readonly_rootfs: bool,
+}
+
+impl RootfsPlan {
+    /// The label of mount `index` in base_mounts ++ mounts.
+    pub fn mount_label(&self, index: usize) -> &str {
+        self.base_mounts
+            .iter()
+            .chain(&self.mounts)
+            .nth(index)
+            .map(|m| m.label.as_str())
+            .unwrap_or("?")
+    }
+}
+
+/// Whether the child is a container's init or a process exec'd into it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Init,
+    Tenant,
+}
+
+/// Time namespace handling for a new time namespace.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TimePlan {
+    None,
+    /// Unshare, write these offsets (None: zero uptime), enter.
+    New(Option<(i64, i64)>),
+}
+
+/// The process part: identical for init and tenants.
+#[derive(Debug, Default)]
+pub(crate) struct ProcessPlan {
+    pub argv: Vec<CString>,
+    pub envp: Vec<CString>,
+    /// Candidate paths for argv[0] (PATH lookup done ahead).
+    pub exec_paths: Vec<CString>,
+    pub cwd: CString,
+    pub uid: u32,
+    pub gid: u32,
+    pub groups: Vec<libc::gid_t>,
+    /// bounding, effective, permitted, inheritable, ambient
+    pub caps: Option<[u64; 5]>,
+    pub last_cap: u32,
+    pub no_new_privs: bool,
+    pub umask: Option<u32>,
+    /// fds to become 0, 1, 2 (-1: keep the inherited one).
+    pub stdio: [c_int; 3],
+    /// A pty slave to make the controlling terminal and 0, 1, 2.
+    pub tty: c_int,
+    /// fds to become 3, 4, ... in the container.
+    pub extra_fds: Vec<c_int>,
+}
+
+/// The whole plan for one clone.
+#[derive(Debug)]
+pub(crate) struct ChildPlan {
+    pub role: Role,
+    /// Namespaces clone3 creates directly (fast path).
+    pub clone_flags: u64,
+    /// (fd, nstype) to setns in order; nstype 0 for a pidfd with several.
+    pub joins: Vec<(c_int, c_int)>,
+    /// Namespaces unshare(2) creates after the joins (staged path).
+    pub unshare_flags: c_int,
+    /// The child unshares a user namespace and asks for its maps.
+    pub wait_maps: bool,
+    /// Fork after setup so the process enters its new/joined PID namespace.
+    pub fork_after: bool,
+    /// setresuid/gid(0) once the maps are written (new user namespace).
+    pub become_root: bool,
+    /// unshare a cgroup namespace once the parent placed us in the cgroup.
+    pub cgroupns: bool,
+    pub time: TimePlan,
+    pub hostname: Option<CString>,
+    pub domainname: Option<CString>,
+    pub rootfs: Option<RootfsPlan>,
+    pub process: ProcessPlan,
+    /// O_PATH fd of the exec fifo; -1: wait for MSG_START on the socket.
+    pub fifo_fd: c_int,
+}
+
+/// A NULL-terminated pointer array over C strings (built in the parent).
+pub(crate) fn ptr_array(v: &[CString]) -> Vec<*const c_char> {
+    v.iter()
+        .map(|s| s.as_ptr())
+        .chain(std::iter::once(std::ptr::null()))
+        .collect()
+}

@@ -1,0 +1,354 @@
+//! The child's rootfs setup: mounts resolved safely inside the rootfs,
+//! device nodes, console, pivot_root, masked and read-only paths.
+//!
+//! Every destination is resolved with openat2(RESOLVE_IN_ROOT) from an fd of
+//! the rootfs and mounted through `/proc/self/fd/N`, so a symlink planted in
+//! the rootfs cannot redirect a mount to the host (CVE-2021-30465).
+
+use super::child::{check, fail};
+use super::plan::{MountOp, RootfsPlan};
+use super::sys::{errno, fd_path, open_in_root};
+use crate::error::Stage;
+use libc::{c_char, c_int, c_ulong};
+use std::ffi::CStr;
+use std::ptr::null;
+
+fn opt(s: &Option<std::ffi::CString>) -> *const c_char {
+    s.as_ref().map_or(null(), |s| s.as_ptr())
+}
+
+/// Open `rel` under `root`, creating missing directories (and, for
+/// `is_file`, an empty final file) on the way. Returns an O_PATH fd.
+unsafe fn ensure(root: c_int, rel: &CStr, is_file: bool) -> Result<c_int, c_int> {
+    let bytes = rel.to_bytes();
+    let mut buf = [0u8; 4096];
+    if bytes.len() >= buf.len() {
+        return Err(libc::ENAMETOOLONG);
+    }
+    if bytes.is_empty() {
+        let fd = libc::fcntl(root, libc::F_DUPFD_CLOEXEC, 0);
+        return if fd < 0 { Err(errno()) } else { Ok(fd) };
+    }
+    buf[..bytes.len()].copy_from_slice(bytes);
+    let n = bytes.len();
+    let mut parent: c_int = -1;
+    let mut start = 0;
+    let mut i = 0;
+    while i <= n {
+        if i < n && buf[i] != b'/' {
+            i += 1;
+            continue;
+        }
+        let last = i == n;
+        if i == start {
+            // empty component ("a//b")
+            start = i + 1;
+            i += 1;
+            continue;
+        }
+        buf[i] = 0;
+        let want_dir = !last || !is_file;
+        let oflags = libc::O_PATH | if want_dir { libc::O_DIRECTORY } else { 0 };
+        let mut fd = open_in_root(root, buf.as_ptr() as *const c_char, oflags);
+        if fd < 0 && errno() == libc::ENOENT {
+            let pfd = if parent >= 0 { parent } else { root };
+            let comp = buf[start..].as_ptr() as *const c_char;
+            if want_dir {
+                if libc::mkdirat(pfd, comp, 0o755) < 0 && errno() != libc::EEXIST {
+                    let e = errno();
+                    close_if(parent);
+                    return Err(e);
+                }
+            } else {
+                let f = libc::openat(
+                    pfd,
+                    comp,
+                    libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+                    0o644,
+                );
+                if f < 0 && errno() != libc::EEXIST {
+                    let e = errno();
+                    close_if(parent);
+                    return Err(e);
+                }
+                close_if(f);
+            }
+            fd = open_in_root(root, buf.as_ptr() as *const c_char, oflags);
+        }
+        if fd < 0 {
+            let e = errno();
+            close_if(parent);
+            return Err(e);
+        }
+        close_if(parent);
+        parent = fd;
+        if last {
+            break;
+        }
+        buf[i] = b'/';
+        start = i + 1;
+        i += 1;
+    }
+    Ok(parent)
+}
+
+unsafe fn close_if(fd: c_int) {
+    if fd >= 0 {
+        libc::close(fd);
+    }
+}
+
+/// The flags a read-only remount must keep (locked in a user namespace).
+unsafe fn locked_flags(fd: c_int) -> c_ulong {
+    // libc's struct statfs hides f_flags; the kernel's 64-bit layout has it
+    #[repr(C)]
+    struct KStatfs {
+        words: [libc::c_long; 7],
+        fsid: [libc::c_int; 2],
+        namelen: libc::c_long,
+        frsize: libc::c_long,
+        flags: libc::c_long,
+        spare: [libc::c_long; 4],
+    }
+    let mut st: KStatfs = std::mem::zeroed();
+    if libc::syscall(libc::SYS_fstatfs, fd, &mut st as *mut KStatfs) < 0 {
+        return 0;
+    }
+    let f = st.flags as c_ulong;
+    let keep = libc::MS_NOSUID
+        | libc::MS_NODEV
+        | libc::MS_NOEXEC
+        | libc::MS_NOATIME
+        | libc::MS_NODIRATIME
+        | libc::MS_RELATIME
+        | libc::MS_RDONLY;
+    f & keep
+}
+
+unsafe fn do_mount(sync: c_int, root: c_int, m: &MountOp, index: u32) {
+    let fd = match ensure(root, &m.target, m.target_is_file) {
+        Ok(fd) => fd,
+        Err(e) => fail(sync, Stage::Mount, index, e),
+    };
+    let mut path = [0u8; 32];
+    let target = fd_path(fd, &mut path);
+    let r = libc::mount(
+        opt(&m.source),
+        target,
+        opt(&m.fstype),
+        m.flags,
+        opt(&m.data) as *const libc::c_void,
+    );
+    check(sync, r as _, Stage::Mount, index);
+    libc::close(fd);
+    if m.remount_flags != 0 {
+        // the fd above names the mount point below the new mount: reopen
+        let fd = match ensure(root, &m.target, m.target_is_file) {
+            Ok(fd) => fd,
+            Err(e) => fail(sync, Stage::Mount, index, e),
+        };
+        let target = fd_path(fd, &mut path);
+        let flags = libc::MS_BIND | libc::MS_REMOUNT | m.remount_flags | locked_flags(fd);
+        let r = libc::mount(null(), target, null(), flags, null());
+        check(sync, r as _, Stage::Mount, index);
+        libc::close(fd);
+    }
+}
+
+/// Everything from propagation to the read-only root.
+pub(crate) unsafe fn setup(sync: c_int, p: &RootfsPlan) {
+    let r = libc::mount(
+        null(),
+        c"/".as_ptr(),
+        null(),
+        libc::MS_REC | p.propagation,
+        null(),
+    );
+    check(sync, r as _, Stage::RootfsPrepare, 0);
+    let r = libc::mount(
+        p.rootfs.as_ptr(),
+        p.rootfs.as_ptr(),
+        null(),
+        libc::MS_BIND | libc::MS_REC,
+        null(),
+    );
+    check(sync, r as _, Stage::RootfsPrepare, 1);
+    let root = libc::open(
+        p.rootfs.as_ptr(),
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    );
+    check(sync, root as _, Stage::RootfsPrepare, 2);
+
+    let mut index = 0u32;
+    for m in &p.base_mounts {
+        do_mount(sync, root, m, index);
+        index += 1;
+    }
+    if !p.devices.is_empty() || !p.dev_symlinks.is_empty() || p.console.is_some() {
+        devices(sync, root, p);
+    }
+    for m in &p.mounts {
+        do_mount(sync, root, m, index);
+        index += 1;
+    }
+
+    check(sync, libc::fchdir(root) as _, Stage::PivotRoot, 0);
+    let r = libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr());
+    check(sync, r, Stage::PivotRoot, 1);
+    // the old root is stacked under the new one; make sure unmounting it
+    // does not propagate to the host, then detach it
+    let r = libc::mount(
+        null(),
+        c".".as_ptr(),
+        null(),
+        libc::MS_SLAVE | libc::MS_REC,
+        null(),
+    );
+    check(sync, r as _, Stage::PivotRoot, 2);
+    check(
+        sync,
+        libc::umount2(c".".as_ptr(), libc::MNT_DETACH) as _,
+        Stage::PivotRoot,
+        3,
+    );
+    check(sync, libc::chdir(c"/".as_ptr()) as _, Stage::PivotRoot, 4);
+    libc::close(root);
+
+    mask_and_protect(sync, p);
+}
+
+/// Device nodes (mknod, or binds of the host's nodes under a user
+/// namespace), /dev symlinks, and the console.
+unsafe fn devices(sync: c_int, root: c_int, p: &RootfsPlan) {
+    let dev = open_in_root(root, c"dev".as_ptr(), libc::O_PATH | libc::O_DIRECTORY);
+    check(sync, dev as _, Stage::Devices, 0);
+    let mut path = [0u8; 32];
+    for (i, d) in p.devices.iter().enumerate() {
+        if p.bind_devices {
+            let f = libc::openat(
+                dev,
+                d.name.as_ptr(),
+                libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+                0o600,
+            );
+            check(sync, f as _, Stage::Devices, i as u32);
+            libc::close(f);
+            let t = libc::openat(
+                dev,
+                d.name.as_ptr(),
+                libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+            );
+            check(sync, t as _, Stage::Devices, i as u32);
+            let r = libc::mount(
+                d.host.as_ptr(),
+                fd_path(t, &mut path),
+                null(),
+                libc::MS_BIND,
+                null(),
+            );
+            check(sync, r as _, Stage::Devices, i as u32);
+            libc::close(t);
+        } else {
+            let r = libc::mknodat(dev, d.name.as_ptr(), d.mode, d.dev);
+            if r < 0 && errno() != libc::EEXIST {
+                fail(sync, Stage::Devices, i as u32, errno());
+            }
+            // mknod honours the umask; set the mode we asked for
+            let r = libc::fchmodat(dev, d.name.as_ptr(), d.mode & 0o7777, 0);
+            check(sync, r as _, Stage::Devices, i as u32);
+        }
+    }
+    for (target, name) in &p.dev_symlinks {
+        let r = libc::symlinkat(target.as_ptr(), dev, name.as_ptr());
+        if r < 0 && errno() != libc::EEXIST {
+            fail(sync, Stage::Devices, 1000, errno());
+        }
+    }
+    if let Some(pty) = &p.console {
+        let f = libc::openat(
+            dev,
+            c"console".as_ptr(),
+            libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+            0o600,
+        );
+        check(sync, f as _, Stage::Console, 0);
+        libc::close(f);
+        let t = libc::openat(
+            dev,
+            c"console".as_ptr(),
+            libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+        );
+        check(sync, t as _, Stage::Console, 1);
+        let r = libc::mount(
+            pty.as_ptr(),
+            fd_path(t, &mut path),
+            null(),
+            libc::MS_BIND,
+            null(),
+        );
+        check(sync, r as _, Stage::Console, 2);
+        libc::close(t);
+    }
+    libc::close(dev);
+}
+
+/// Masked paths, read-only paths, and the read-only root (after pivot_root).
+unsafe fn mask_and_protect(sync: c_int, p: &RootfsPlan) {
+    let root = libc::open(
+        c"/".as_ptr(),
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    );
+    check(sync, root as _, Stage::MaskPaths, 0);
+    let mut path = [0u8; 32];
+    for (i, rel) in p.masked.iter().enumerate() {
+        let fd = open_in_root(root, rel.as_ptr(), libc::O_PATH);
+        if fd < 0 {
+            if errno() == libc::ENOENT {
+                continue;
+            }
+            fail(sync, Stage::MaskPaths, i as u32, errno());
+        }
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(fd, &mut st);
+        let target = fd_path(fd, &mut path);
+        let r = if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+            libc::mount(
+                c"tmpfs".as_ptr(),
+                target,
+                c"tmpfs".as_ptr(),
+                libc::MS_RDONLY | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
+                c"size=0,mode=555".as_ptr() as *const libc::c_void,
+            )
+        } else {
+            libc::mount(c"/dev/null".as_ptr(), target, null(), libc::MS_BIND, null())
+        };
+        check(sync, r as _, Stage::MaskPaths, i as u32);
+        libc::close(fd);
+    }
+    for (i, rel) in p.readonly.iter().enumerate() {
+        let fd = open_in_root(root, rel.as_ptr(), libc::O_PATH);
+        if fd < 0 {
+            if errno() == libc::ENOENT {
+                continue;
+            }
+            fail(sync, Stage::MaskPaths, 100 + i as u32, errno());
+        }
+        let target = fd_path(fd, &mut path);
+        let r = libc::mount(target, target, null(), libc::MS_BIND | libc::MS_REC, null());
+        check(sync, r as _, Stage::MaskPaths, 100 + i as u32);
+        libc::close(fd);
+        let fd = open_in_root(root, rel.as_ptr(), libc::O_PATH);
+        check(sync, fd as _, Stage::MaskPaths, 100 + i as u32);
+        let target = fd_path(fd, &mut path);
+        let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked_flags(fd);
+        let r = libc::mount(null(), target, null(), flags, null());
+        check(sync, r as _, Stage::MaskPaths, 100 + i as u32);
+        libc::close(fd);
+    }
+    if p.readonly_rootfs {
+        let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked_flags(root);
+        let r = libc::mount(null(), c"/".as_ptr(), null(), flags, null());
+        check(sync, r as _, Stage::MaskPaths, 999);
+    }
+    libc::close(root);
+}

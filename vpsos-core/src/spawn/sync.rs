@@ -1,0 +1,79 @@
+//! The parent⇄child sync protocol: fixed-size messages over a
+//! SOCK_SEQPACKET socketpair (close-on-exec, so a successful exec shows
+//! as end-of-file to the parent).
+
+use super::sys::{errno, write_all};
+use libc::c_int;
+
+/// The child failed: `stage`, `errno`, `detail` (e.g. the mount index).
+pub(crate) const MSG_ERROR: u32 = 1;
+/// The child unshared a user namespace and waits for its maps.
+pub(crate) const MSG_NEED_MAPS: u32 = 2;
+/// The intermediate child forked the real child; `value` is its host pid.
+pub(crate) const MSG_PID: u32 = 3;
+/// Setup is done; the init waits for the start signal.
+pub(crate) const MSG_READY: u32 = 4;
+/// Parent → child: host-side setup done, go on.
+pub(crate) const MSG_GO: u32 = 5;
+/// Parent → child: exec now (used when there is no exec fifo).
+pub(crate) const MSG_START: u32 = 6;
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Msg {
+    pub kind: u32,
+    pub stage: u32,
+    pub errno: i32,
+    pub detail: u32,
+    pub value: i64,
+}
+
+impl Msg {
+    pub fn new(kind: u32) -> Msg {
+        Msg {
+            kind,
+            ..Msg::default()
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        // SAFETY: Msg is repr(C) plain data.
+        unsafe {
+            std::slice::from_raw_parts(self as *const Msg as *const u8, std::mem::size_of::<Msg>())
+        }
+    }
+}
+
+/// Send one message (async-signal-safe).
+pub(crate) fn send(fd: c_int, m: &Msg) -> Result<(), c_int> {
+    write_all(fd, m.as_bytes())
+}
+
+/// Receive one message; `Ok(None)` at end-of-file (async-signal-safe).
+pub(crate) fn recv(fd: c_int) -> Result<Option<Msg>, c_int> {
+    let mut m = Msg::default();
+    loop {
+        // SAFETY: reads at most size_of::<Msg>() bytes into m.
+        let r = unsafe {
+            libc::read(
+                fd,
+                &mut m as *mut Msg as *mut libc::c_void,
+                std::mem::size_of::<Msg>(),
+            )
+        };
+        if r < 0 {
+            let e = errno();
+            if e == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        if r as usize != std::mem::size_of::<Msg>() {
+            return Err(libc::EPROTO);
+        }
+        return Ok(Some(m));
+    }
+}

@@ -1,0 +1,264 @@
+//! Allocation-free system-call helpers for the child between clone and exec.
+//!
+//! Everything here is async-signal-safe: raw syscalls over caller-owned
+//! buffers, no allocation, no locks, no panics.
+
+use libc::{c_char, c_int, c_long, c_uint, c_ulong};
+
+/// `struct clone_args` of clone3(2).
+#[repr(C)]
+#[derive(Default)]
+pub(crate) struct CloneArgs {
+    pub flags: u64,
+    pub pidfd: u64,
+    pub child_tid: u64,
+    pub parent_tid: u64,
+    pub exit_signal: u64,
+    pub stack: u64,
+    pub stack_size: u64,
+    pub tls: u64,
+    pub set_tid: u64,
+    pub set_tid_size: u64,
+    pub cgroup: u64,
+}
+
+pub(crate) const CLONE_PIDFD: u64 = 0x1000;
+pub(crate) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+
+/// `struct open_how` of openat2(2).
+#[repr(C)]
+struct OpenHow {
+    flags: u64,
+    mode: u64,
+    resolve: u64,
+}
+
+const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
+const RESOLVE_IN_ROOT: u64 = 0x10;
+
+pub(crate) fn errno() -> c_int {
+    // SAFETY: reads the thread's errno.
+    unsafe { *libc::__errno_location() }
+}
+
+/// clone3 without CLONE_VM: fork semantics, the child returns 0 on a copy of
+/// the caller's stack.
+///
+/// # Safety
+/// The child may only run async-signal-safe code.
+pub(crate) unsafe fn clone3(args: &mut CloneArgs) -> c_long {
+    libc::syscall(
+        libc::SYS_clone3,
+        args as *mut CloneArgs,
+        std::mem::size_of::<CloneArgs>(),
+    )
+}
+
+/// fork(2) through the raw syscall (no atfork handlers), with extra flags
+/// such as CLONE_PARENT.
+///
+/// # Safety
+/// As for [`clone3`].
+pub(crate) unsafe fn raw_fork(flags: c_ulong) -> c_long {
+    libc::syscall(
+        libc::SYS_clone,
+        flags | libc::SIGCHLD as c_ulong,
+        0usize,
+        0usize,
+        0usize,
+        0usize,
+    )
+}
+
+/// Open `path` (relative) under `root` as if `root` were `/`, never
+/// following magic links: the safe way to resolve a mount destination in
+/// a rootfs that may hold hostile symlinks.
+pub(crate) fn open_in_root(root: c_int, path: *const c_char, flags: c_int) -> c_int {
+    let how = OpenHow {
+        flags: (flags | libc::O_CLOEXEC) as u64,
+        mode: 0,
+        resolve: RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    // SAFETY: path is NUL-terminated, how is a valid open_how.
+    unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root,
+            path,
+            &how as *const OpenHow,
+            std::mem::size_of::<OpenHow>(),
+        ) as c_int
+    }
+}
+
+/// Write `n` in decimal at the start of `buf`; returns the length.
+pub(crate) fn fmt_u64(mut n: u64, buf: &mut [u8]) -> usize {
+    let mut tmp = [0u8; 20];
+    let mut i = 0;
+    loop {
+        tmp[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        i += 1;
+        if n == 0 {
+            break;
+        }
+    }
+    for j in 0..i {
+        buf[j] = tmp[i - 1 - j];
+    }
+    i
+}
+
+/// Build the NUL-terminated `/proc/self/fd/<fd>` in `buf`.
+pub(crate) fn fd_path(fd: c_int, buf: &mut [u8; 32]) -> *const c_char {
+    const P: &[u8] = b"/proc/self/fd/";
+    buf[..P.len()].copy_from_slice(P);
+    let n = fmt_u64(fd as u64, &mut buf[P.len()..]);
+    buf[P.len() + n] = 0;
+    buf.as_ptr() as *const c_char
+}
+
+/// A small fixed buffer for composing text (e.g. timens offsets).
+pub(crate) struct StackBuf<const N: usize> {
+    pub buf: [u8; N],
+    pub len: usize,
+}
+
+impl<const N: usize> StackBuf<N> {
+    pub fn new() -> Self {
+        StackBuf {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    pub fn push(&mut self, s: &[u8]) {
+        let n = s.len().min(N - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s[..n]);
+        self.len += n;
+    }
+
+    pub fn push_i64(&mut self, v: i64) {
+        if v < 0 {
+            self.push(b"-");
+        }
+        let mut tmp = [0u8; 20];
+        let n = fmt_u64(v.unsigned_abs(), &mut tmp);
+        self.push(&tmp[..n]);
+    }
+}
+
+/// Write all of `data` to `fd`, retrying on EINTR.
+pub(crate) fn write_all(fd: c_int, data: &[u8]) -> Result<(), c_int> {
+    let mut off = 0;
+    while off < data.len() {
+        // SAFETY: valid buffer.
+        let r = unsafe {
+            libc::write(
+                fd,
+                data[off..].as_ptr() as *const libc::c_void,
+                data.len() - off,
+            )
+        };
+        if r < 0 {
+            let e = errno();
+            if e == libc::EINTR {
+                continue;
+            }
+            return Err(e);
+        }
+        off += r as usize;
+    }
+    Ok(())
+}
+
+/// Reset every signal disposition to the default and unblock all signals.
+pub(crate) fn reset_signals() {
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: sigaction with SIG_DFL; errors (glibc-reserved signals) are ignored.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = libc::SIG_DFL;
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                &sa as *const libc::sigaction,
+                std::ptr::null_mut::<libc::sigaction>(),
+                8usize,
+            );
+        }
+    }
+    // SAFETY: an empty mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
+}
+
+/// `capset(2)` with v3 structs.
+pub(crate) fn capset(effective: u64, permitted: u64, inheritable: u64) -> c_int {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let hdr = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let data = [
+        Data {
+            effective: effective as u32,
+            permitted: permitted as u32,
+            inheritable: inheritable as u32,
+        },
+        Data {
+            effective: (effective >> 32) as u32,
+            permitted: (permitted >> 32) as u32,
+            inheritable: (inheritable >> 32) as u32,
+        },
+    ];
+    // SAFETY: valid header and two data structs (v3).
+    unsafe { libc::syscall(libc::SYS_capset, &hdr as *const Header, data.as_ptr()) as c_int }
+}
+
+/// The highest capability number the kernel knows.
+pub(crate) fn last_cap() -> c_uint {
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(40)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_numbers_and_fd_paths() {
+        let mut b = [0u8; 32];
+        let p = fd_path(123, &mut b);
+        // SAFETY: fd_path wrote a NUL-terminated string.
+        let s = unsafe { std::ffi::CStr::from_ptr(p) };
+        assert_eq!(s.to_str().unwrap(), "/proc/self/fd/123");
+        let mut sb = StackBuf::<64>::new();
+        sb.push(b"monotonic ");
+        sb.push_i64(-1234);
+        sb.push(b" 0");
+        assert_eq!(&sb.buf[..sb.len], b"monotonic -1234 0");
+        let mut t = [0u8; 20];
+        assert_eq!(fmt_u64(0, &mut t), 1);
+        assert_eq!(fmt_u64(u64::MAX, &mut t), 20);
+    }
+}
