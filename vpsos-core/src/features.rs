@@ -96,7 +96,7 @@ impl HostFeatures {
 }
 
 fn cgroup_mode() -> CgroupMode {
-    let magic = |p: &str| nix::sys::statfs::statfs(p).map(|s| s.filesystem_type().0 as i64);
+    let magic = |p: &str| nix::sys::statfs::statfs(p).map(|s| s.filesystem_type().0);
     match magic("/sys/fs/cgroup") {
         Ok(CGROUP2_SUPER_MAGIC) => CgroupMode::Unified,
         Ok(_) => {

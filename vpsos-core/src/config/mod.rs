@@ -242,8 +242,12 @@ impl Config {
     /// Check the description for consistency: every error names the field.
     ///
     /// ```
-    /// use vpsos_core::{Config, Process};
-    /// let e = Config::builder("/srv/ct").init(Process::new(Vec::<String>::new())).build().unwrap_err();
+    /// use vpsos_core::{Config, IdMap, Process};
+    /// let e = Config::builder("/srv/ct")
+    ///     .id_maps(IdMap::single(0, 100000, 65536))
+    ///     .init(Process::new(Vec::<String>::new()))
+    ///     .build()
+    ///     .unwrap_err();
     /// assert_eq!(e.field(), Some("process.args"));
     /// ```
     pub fn validate(&self) -> Result<()> {

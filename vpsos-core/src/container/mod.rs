@@ -24,7 +24,7 @@ use plan::{host_id, new_userns, PlanFds};
 use state::{proc_stat, StateFile};
 use std::fs;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -218,7 +218,13 @@ impl Runtime {
         } else {
             None
         };
-        let fifo_fd = if fifo { Some(make_fifo(dir)?) } else { None };
+        let fifo_fd = if fifo {
+            let uid = host_id(config.uid_map.as_ref(), config.process.user.uid);
+            let gid = host_id(config.gid_map.as_ref(), config.process.user.gid);
+            Some(make_fifo(dir, uid, gid)?)
+        } else {
+            None
+        };
         let mut fds = PlanFds::default();
         let plan = plan::init_plan(
             config,
@@ -303,10 +309,12 @@ fn check_features(config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn make_fifo(dir: &Path) -> Result<OwnedFd> {
+/// The exec fifo, owned by the init's user so it can open it for writing.
+fn make_fifo(dir: &Path, uid: u32, gid: u32) -> Result<OwnedFd> {
     let p = dir.join("exec.fifo");
     nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600))
         .ctx(|| format!("mkfifo {}", p.display()))?;
+    std::os::unix::fs::chown(&p, Some(uid), Some(gid)).ctx(|| format!("chown {}", p.display()))?;
     let fd = nix::fcntl::open(
         &p,
         nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
@@ -451,10 +459,46 @@ impl Container {
                 "the init exited before start".to_string(),
             ));
         }
-        let mut f = fs::File::open(&fifo).ctx(|| format!("opening {}", fifo.display()))?;
+        // non-blocking, and watched together with the pidfd: an init that
+        // died meanwhile must not leave us waiting for a writer forever
+        let mut f = fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .ctx(|| format!("opening {}", fifo.display()))?;
+        let pidfd = self.pidfd.as_ref().expect("alive");
+        let mut fds = [
+            libc::pollfd {
+                fd: f.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: pidfd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        loop {
+            // SAFETY: two valid pollfds.
+            let r = unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) };
+            if r >= 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+                break;
+            }
+        }
         let mut b = [0u8; 1];
-        std::io::Read::read(&mut f, &mut b).ctx(|| format!("reading {}", fifo.display()))?;
+        let got = std::io::Read::read(&mut f, &mut b).unwrap_or(0);
         let _ = fs::remove_file(&fifo);
+        if got == 0 {
+            if let Some(sync) = self.sync.take() {
+                let argv0 = self.state.config.process.args[0].clone();
+                spawn::start_and_confirm(&sync, false, &argv0)?;
+            }
+            return Err(Error::new(
+                ErrorKind::Child,
+                "the init exited before it could start",
+            ));
+        }
         if let Some(sync) = self.sync.take() {
             let argv0 = self.state.config.process.args[0].clone();
             spawn::start_and_confirm(&sync, false, &argv0)?;

@@ -41,7 +41,8 @@ pub(crate) fn namespaces(config: &Config, plan: &mut ChildPlan, fds: &mut PlanFd
         plan.wait_maps = ns.is_new(NamespaceKind::User);
         plan.fork_after = ns.get(NamespaceKind::Pid).is_some();
     }
-    plan.become_root = ns.is_new(NamespaceKind::User);
+    // in a new or joined user namespace, become its root before setup
+    plan.become_root = ns.get(NamespaceKind::User).is_some();
     plan.cgroupns = ns.is_new(NamespaceKind::Cgroup);
     if ns.is_new(NamespaceKind::Time) {
         plan.time = TimePlan::New(match ns.time_offsets {

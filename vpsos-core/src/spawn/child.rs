@@ -52,8 +52,12 @@ pub(crate) unsafe fn run(
     parent_end: c_int,
     argv: *const *const c_char,
     envp: *const *const c_char,
+    keep_fds: &[c_int],
 ) -> ! {
     libc::close(parent_end);
+    // drop every fd of the host process the plan does not use, at once:
+    // a created container must not pin other threads' files or locks
+    sys::close_all_but(keep_fds);
     sys::reset_signals();
     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     // not dumpable: container processes cannot open /proc/<pid>/exe of a
@@ -99,14 +103,9 @@ pub(crate) unsafe fn run(
         enter_time_namespace(sync_fd, offsets);
     }
     if p.become_root {
-        check(
-            sync_fd,
-            libc::setgroups(0, std::ptr::null()) as _,
-            Stage::SetUser,
-            0,
-        );
-        check(sync_fd, libc::setresgid(0, 0, 0) as _, Stage::SetUser, 0);
-        check(sync_fd, libc::setresuid(0, 0, 0) as _, Stage::SetUser, 0);
+        check(sync_fd, sys::setgroups(&[]), Stage::SetUser, 0);
+        check(sync_fd, sys::setresgid(0), Stage::SetUser, 0);
+        check(sync_fd, sys::setresuid(0), Stage::SetUser, 0);
     }
     if p.cgroupns {
         check(
@@ -139,6 +138,8 @@ pub(crate) unsafe fn run(
     setup_process(sync_fd, &p.process);
 
     if p.role == Role::Init {
+        // a missing init fails `create`, not the later `start`
+        check_executable(sync_fd, &p.process);
         libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
         check_send(sync_fd, Msg::new(MSG_READY));
         wait_start(sync_fd, p.fifo_fd);
@@ -232,24 +233,9 @@ unsafe fn setup_process(sync_fd: c_int, p: &ProcessPlan) {
         }
         libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
     }
-    check(
-        sync_fd,
-        libc::setgroups(p.groups.len(), p.groups.as_ptr()) as _,
-        Stage::SetUser,
-        0,
-    );
-    check(
-        sync_fd,
-        libc::setresgid(p.gid, p.gid, p.gid) as _,
-        Stage::SetUser,
-        1,
-    );
-    check(
-        sync_fd,
-        libc::setresuid(p.uid, p.uid, p.uid) as _,
-        Stage::SetUser,
-        2,
-    );
+    check(sync_fd, sys::setgroups(&p.groups), Stage::SetUser, 0);
+    check(sync_fd, sys::setresgid(p.gid), Stage::SetUser, 1);
+    check(sync_fd, sys::setresuid(p.uid), Stage::SetUser, 2);
     if p.uid != 0 {
         // a non-root user may not be able to reach cwd until now; try again as it
         let _ = libc::chdir(p.cwd.as_ptr());
@@ -313,19 +299,20 @@ unsafe fn wait_start(sync_fd: c_int, fifo_fd: c_int) {
 
 /// Put stdio and the extra fds in place; everything else close-on-exec.
 unsafe fn arrange_fds(sync_fd: c_int, p: &ProcessPlan) {
-    // first move every source above the targets, so no dup2 clobbers one
-    const HIGH: c_int = 1000;
+    // first move every source above the targets (0 .. 3+n), so no dup2
+    // clobbers one; the lowest such fd keeps within a small RLIMIT_NOFILE
+    let high: c_int = 3 + p.extra_fds.len().min(64) as c_int;
     let mut moved = [-1 as c_int; 3];
     for (i, &fd) in p.stdio.iter().enumerate() {
         let src = if p.tty >= 0 { p.tty } else { fd };
         if src >= 0 {
-            moved[i] = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, HIGH);
+            moved[i] = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, high);
             check(sync_fd, moved[i] as _, Stage::ProcessAttrs, 10);
         }
     }
     let mut extra = [-1 as c_int; 64];
     for (i, &fd) in p.extra_fds.iter().enumerate().take(64) {
-        extra[i] = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, HIGH);
+        extra[i] = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, high);
         check(sync_fd, extra[i] as _, Stage::ProcessAttrs, 11);
     }
     for (i, &fd) in moved.iter().enumerate() {
@@ -354,6 +341,20 @@ unsafe fn arrange_fds(sync_fd: c_int, p: &ProcessPlan) {
         libc::c_uint::MAX,
         libc::CLOSE_RANGE_CLOEXEC,
     );
+}
+
+/// Fail with stage exec unless some candidate path is executable.
+unsafe fn check_executable(sync_fd: c_int, p: &ProcessPlan) {
+    let mut err = libc::ENOENT;
+    for path in &p.exec_paths {
+        if libc::access(path.as_ptr(), libc::X_OK) == 0 {
+            return;
+        }
+        if errno() != libc::ENOENT && errno() != libc::ENOTDIR {
+            err = errno();
+        }
+    }
+    fail(sync_fd, Stage::Exec, 0, err)
 }
 
 unsafe fn exec(

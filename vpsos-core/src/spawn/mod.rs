@@ -62,6 +62,7 @@ pub(crate) struct Spawned {
 pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup) -> Result<Spawned> {
     let (ours, theirs) = socketpair()?;
     let argv = ptr_array(&plan.process.argv);
+    let keep_fds = plan.fds_in_use(theirs.as_raw_fd());
     let envp = ptr_array(&plan.process.envp);
     let cgroup_fd = match host.cgroup {
         Some(cg) => cg.v2_fd()?,
@@ -92,6 +93,7 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup) -> Result<Spawned> {
                 ours.as_raw_fd(),
                 argv.as_ptr(),
                 envp.as_ptr(),
+                &keep_fds,
             )
         }
     }

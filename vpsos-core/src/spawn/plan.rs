@@ -134,6 +134,25 @@ pub(crate) struct ChildPlan {
     pub fifo_fd: c_int,
 }
 
+impl ChildPlan {
+    /// Every fd the child uses, sorted: the rest are closed at its start.
+    pub fn fds_in_use(&self, sync_fd: c_int) -> Vec<c_int> {
+        let p = &self.process;
+        let mut v: Vec<c_int> = self
+            .joins
+            .iter()
+            .map(|j| j.0)
+            .chain(p.stdio.iter().copied())
+            .chain(p.extra_fds.iter().copied())
+            .chain([p.tty, self.fifo_fd, sync_fd])
+            .filter(|fd| *fd >= 0)
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
 /// A NULL-terminated pointer array over C strings (built in the parent).
 pub(crate) fn ptr_array(v: &[CString]) -> Vec<*const c_char> {
     v.iter()

@@ -199,6 +199,43 @@ pub(crate) fn reset_signals() {
     }
 }
 
+/// setgroups(2) as a raw syscall: glibc's wrapper broadcasts to every
+/// thread of the parent (nptl setxid), which do not exist in the child, and
+/// would deadlock.
+pub(crate) fn setgroups(groups: &[libc::gid_t]) -> c_long {
+    // SAFETY: valid slice.
+    unsafe { libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) }
+}
+
+/// setresgid(2) as a raw syscall (see [`setgroups`]).
+pub(crate) fn setresgid(gid: u32) -> c_long {
+    // SAFETY: plain syscall.
+    unsafe { libc::syscall(libc::SYS_setresgid, gid, gid, gid) }
+}
+
+/// setresuid(2) as a raw syscall (see [`setgroups`]).
+pub(crate) fn setresuid(uid: u32) -> c_long {
+    // SAFETY: plain syscall.
+    unsafe { libc::syscall(libc::SYS_setresuid, uid, uid, uid) }
+}
+
+/// Close every fd from 3 up except those in `keep` (sorted ascending).
+pub(crate) fn close_all_but(keep: &[c_int]) {
+    let mut from: c_uint = 3;
+    for &k in keep {
+        if k < 3 || (k as c_uint) < from {
+            continue;
+        }
+        if k as c_uint > from {
+            // SAFETY: plain syscall.
+            unsafe { libc::syscall(libc::SYS_close_range, from, k as c_uint - 1, 0) };
+        }
+        from = k as c_uint + 1;
+    }
+    // SAFETY: plain syscall.
+    unsafe { libc::syscall(libc::SYS_close_range, from, c_uint::MAX, 0) };
+}
+
 /// `capset(2)` with v3 structs.
 pub(crate) fn capset(effective: u64, permitted: u64, inheritable: u64) -> c_int {
     #[repr(C)]

@@ -1,0 +1,126 @@
+//! Shared support for the integration tests: a busybox rootfs, unique ids,
+//! output capture and a leak check that every test ends with.
+#![allow(dead_code)]
+
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use vpsos::{CgroupPlacement, Config, ConfigBuilder, IdMap, Runtime, Stdio};
+
+/// Host id of the container's root in every test container.
+pub const HOST_ROOT: u32 = 300_000;
+/// State root of the tests.
+pub const STATE_ROOT: &str = "/run/vpsos-test";
+/// Cgroup parent of the tests.
+pub const CGROUP_PARENT: &str = "vpsos-test";
+
+/// Skip (with a message) unless we are root: containers need it.
+#[macro_export]
+macro_rules! require_root {
+    () => {
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("SKIPPED: needs root");
+            return;
+        }
+    };
+}
+
+pub fn map() -> IdMap {
+    IdMap::single(0, HOST_ROOT, 65536)
+}
+
+/// The shared busybox rootfs, built once per test binary.
+pub fn rootfs() -> &'static Path {
+    static R: OnceLock<PathBuf> = OnceLock::new();
+    R.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let name = exe.file_name().unwrap().to_string_lossy().into_owned();
+        let dir = PathBuf::from(format!(
+            "/var/tmp/vpsos-tests/{name}-{}",
+            std::process::id()
+        ));
+        vpsos::busybox::build_rootfs(&dir, HOST_ROOT, HOST_ROOT).expect("building busybox rootfs");
+        dir
+    })
+}
+
+/// A rootfs of this test's own (so a leak check can look for processes in it).
+pub fn private_rootfs(id: &str) -> PathBuf {
+    let dir = PathBuf::from(format!("/var/tmp/vpsos-tests/private/{id}"));
+    vpsos::busybox::build_rootfs(&dir, HOST_ROOT, HOST_ROOT).expect("building busybox rootfs");
+    dir
+}
+
+/// Remove a private rootfs.
+pub fn remove_rootfs(dir: &Path) {
+    let _ = fs::remove_dir_all(dir);
+}
+
+/// A unique container id for this test.
+pub fn id(name: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+pub fn runtime() -> Runtime {
+    Runtime::with_root(STATE_ROOT)
+}
+
+/// A system-container config builder on the shared rootfs, in the test cgroup parent.
+pub fn config() -> ConfigBuilder {
+    Config::builder(rootfs())
+        .id_maps(map())
+        .hostname("testct")
+        .cgroup(CgroupPlacement {
+            enabled: true,
+            path: format!("{CGROUP_PARENT}/{{id}}"),
+        })
+}
+
+/// A pipe: (reader, writer as Stdio).
+pub fn pipe() -> (File, Stdio) {
+    let mut fds = [0; 2];
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    let r = unsafe { File::from_raw_fd(fds[0]) };
+    let w = unsafe { OwnedFd::from_raw_fd(fds[1]) };
+    (r, Stdio::Fd(w))
+}
+
+/// Read everything from a capture pipe.
+pub fn read_all(mut r: File) -> String {
+    let mut s = String::new();
+    r.read_to_string(&mut s).unwrap();
+    s
+}
+
+/// Assert that nothing of container `id` is left on the host: state dir,
+/// cgroup in any hierarchy, or a process whose root is `root`.
+pub fn assert_no_leaks(id: &str, root: &Path) {
+    let state = Path::new(STATE_ROOT).join(id);
+    assert!(!state.exists(), "state dir {} left behind", state.display());
+    for h in vpsos::cgroup::hierarchies() {
+        let d = h.mountpoint.join(CGROUP_PARENT).join(id);
+        assert!(!d.exists(), "cgroup {} left behind", d.display());
+    }
+    assert_no_process_in(root);
+}
+
+/// No process has its root directory at `root`.
+pub fn assert_no_process_in(root: &Path) {
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if let Ok(r) = fs::read_link(format!("/proc/{pid}/root")) {
+            assert!(r != root, "process {pid} still runs in {}", root.display());
+        }
+    }
+}
