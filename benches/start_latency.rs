@@ -1,1 +1,56 @@
-fn main() {}
+//! Start→exit latency of `/bin/true` in a container with user, pid, mount,
+//! net, uts, ipc and cgroup namespaces, pivot_root and its own cgroup (as
+//! crun and runc make one), driven in-process through the library.
+//!
+//! `cargo bench --bench start_latency -- [RUNS] [ROOTFS]` (as root) prints
+//! the median and p95, and a last line `vpsos_median_ms=<m> vpsos_p95_ms=<p>`
+//! that `benches/peers.sh` reads. Each run is create + start + wait +
+//! delete, the same work `crun run` does.
+use std::time::{Duration, Instant};
+use vpsos::{
+    busybox, CgroupPlacement, Config, CreateOptions, IdMap, NamespaceKind, Process, Runtime, Stdio,
+};
+
+fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    let runs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
+    let rootfs = match args.next() {
+        Some(r) => r.into(),
+        None => busybox::build_rootfs("/var/tmp/vpsos-bench/rootfs", 400_000, 400_000)
+            .expect("building busybox rootfs"),
+    };
+    let cfg = Config::builder(&rootfs)
+        .id_maps(IdMap::single(0, 400_000, 65536))
+        .namespace(NamespaceKind::Time, None)
+        .hostname("bench")
+        .cgroup(CgroupPlacement {
+            enabled: std::env::var("NOCG").is_err(),
+            path: "vpsos-bench/{id}".into(),
+        })
+        .init(Process::new(["/bin/true"]))
+        .build()
+        .expect("bench config");
+    let rt = Runtime::with_root("/run/vpsos-bench");
+    let one = |i: usize| {
+        let t = Instant::now();
+        let opts = CreateOptions {
+            stdin: Stdio::Null,
+            ..Default::default()
+        };
+        let mut ct = rt.run(&format!("b{i}"), &cfg, opts).expect("run");
+        let st = ct.wait().expect("wait");
+        ct.delete().expect("delete");
+        assert!(st.status().is_some_and(|s| s.success()));
+        t.elapsed()
+    };
+    for i in 0..10 {
+        one(i); // warm-up
+    }
+    let mut times: Vec<Duration> = (0..runs).map(one).collect();
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let median = ms(times[times.len() / 2]);
+    let p95 = ms(times[(times.len() * 95 / 100).min(times.len() - 1)]);
+    println!("vpsos in-process: {runs} runs, median {median:.3} ms, p95 {p95:.3} ms");
+    println!("vpsos_median_ms={median:.3} vpsos_p95_ms={p95:.3}");
+}

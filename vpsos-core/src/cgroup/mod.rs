@@ -243,6 +243,12 @@ impl Cgroup {
 }
 
 fn remove_tree(dir: &Path, deadline: Instant) -> Result<()> {
+    // the common case is a leaf: one rmdir, no directory walk
+    match fs::remove_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == IoKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
     let entries = match fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == IoKind::NotFound => return Ok(()),

@@ -204,7 +204,10 @@ impl Runtime {
         dir: &Path,
         cgroup_out: &mut Option<Cgroup>,
     ) -> Result<Container> {
-        let cgroup = if config.cgroup.enabled {
+        // v2: the cgroup must exist before clone (CLONE_INTO_CGROUP); v1:
+        // the parent makes it while the child sets up its rootfs
+        let early = HostFeatures::get().cgroup_mode == crate::features::CgroupMode::Unified;
+        let cgroup = if config.cgroup.enabled && early {
             let cg = Cgroup::create(&config.cgroup.resolve(id))?;
             *cgroup_out = Some(cg.clone());
             Some(cg)
@@ -226,7 +229,7 @@ impl Runtime {
             None
         };
         let mut fds = PlanFds::default();
-        let plan = plan::init_plan(
+        let mut plan = plan::init_plan(
             config,
             [opts.stdin, opts.stdout, opts.stderr],
             opts.extra_fds,
@@ -234,11 +237,14 @@ impl Runtime {
             fifo_fd.as_ref().map_or(-1, |f| f.as_raw_fd()),
             &mut fds,
         )?;
+        let late_cgroup = (config.cgroup.enabled && !early).then(|| config.cgroup.resolve(id));
+        plan.wait_cgroup = late_cgroup.is_some();
         let mut rlimits = Vec::new();
         for r in &config.process.rlimits {
             rlimits.push((r.resource_id()?, r.soft, r.hard));
         }
         let host = HostSetup {
+            late_cgroup,
             uid_map: new_userns(config)
                 .then(|| config.uid_map.as_ref().map(|m| m.proc_format()))
                 .flatten(),
@@ -251,6 +257,8 @@ impl Runtime {
         };
         let spawned = spawn::spawn(&plan, &host)?;
         drop(fds);
+        let cgroup = cgroup.or(spawned.cgroup);
+        cgroup_out.clone_from(&cgroup);
         let created = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());

@@ -6,7 +6,9 @@
 
 use super::plan::{ChildPlan, ProcessPlan, Role, TimePlan};
 use super::rootfs_child;
-use super::sync::{self, Msg, MSG_ERROR, MSG_GO, MSG_NEED_MAPS, MSG_PID, MSG_READY, MSG_START};
+use super::sync::{
+    self, Msg, MSG_CGROUP, MSG_ERROR, MSG_GO, MSG_NEED_MAPS, MSG_PID, MSG_READY, MSG_START,
+};
 use super::sys::{self, errno, StackBuf};
 use crate::error::Stage;
 use libc::{c_char, c_int};
@@ -107,14 +109,6 @@ pub(crate) unsafe fn run(
         check(sync_fd, sys::setresgid(0), Stage::SetUser, 0);
         check(sync_fd, sys::setresuid(0), Stage::SetUser, 0);
     }
-    if p.cgroupns {
-        check(
-            sync_fd,
-            libc::unshare(libc::CLONE_NEWCGROUP) as _,
-            Stage::CgroupNamespace,
-            0,
-        );
-    }
     if let Some(h) = &p.hostname {
         check(
             sync_fd,
@@ -135,6 +129,17 @@ pub(crate) unsafe fn run(
         rootfs_child::setup(sync_fd, r);
     }
 
+    if p.wait_cgroup {
+        wait_for(sync_fd, MSG_CGROUP);
+    }
+    if p.cgroupns {
+        check(
+            sync_fd,
+            libc::unshare(libc::CLONE_NEWCGROUP) as _,
+            Stage::CgroupNamespace,
+            0,
+        );
+    }
     setup_process(sync_fd, &p.process);
 
     if p.role == Role::Init {

@@ -41,8 +41,11 @@ pub(crate) struct HostSetup<'a> {
     pub uid_map: Option<String>,
     /// `/proc/<pid>/gid_map` content.
     pub gid_map: Option<String>,
-    /// The cgroup to put the child in.
+    /// The cgroup to put the child in before it goes on.
     pub cgroup: Option<&'a Cgroup>,
+    /// A cgroup (path) to create and join while the child sets up its
+    /// rootfs (v1 hosts: nothing needs it earlier); plan.wait_cgroup.
+    pub late_cgroup: Option<String>,
     /// (resource, soft, hard)
     pub rlimits: Vec<(i32, u64, u64)>,
     pub oom_score_adj: Option<i32>,
@@ -55,6 +58,8 @@ pub(crate) struct Spawned {
     pub pidfd: OwnedFd,
     /// Our end of the sync socket (init: still open until exec).
     pub sync: OwnedFd,
+    /// The cgroup made for `late_cgroup`.
+    pub cgroup: Option<Cgroup>,
 }
 
 /// Clone a child that carries out `plan`, do the host side, and wait for
@@ -111,12 +116,13 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup) -> Result<Spawned> {
     let mut pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
 
     let mut intermediate: Option<(i32, OwnedFd)> = None;
+    let mut late: Option<Cgroup> = None;
     let res = (|| -> Result<()> {
         if plan.wait_maps {
             expect(&ours, MSG_NEED_MAPS, plan)?;
         }
         host_side(pid, host)?;
-        send(&ours, MSG_GO)?;
+        send(&ours, MSG_GO, plan)?;
         if plan.fork_after {
             let m = expect(&ours, MSG_PID, plan)?;
             let child = m.value as i32;
@@ -126,6 +132,13 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup) -> Result<Spawned> {
             pid = child;
             let (ipid, ifd) = intermediate.as_ref().expect("just set");
             let _ = wait_exit(*ipid, ifd);
+        }
+        if let Some(path) = &host.late_cgroup {
+            // made while the child mounts its rootfs: off the critical path
+            let cg = Cgroup::create(path)?;
+            late = Some(cg.clone());
+            cg.attach(pid)?;
+            send(&ours, sync::MSG_CGROUP, plan)?;
         }
         match plan.role {
             Role::Init => {
@@ -144,12 +157,16 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup) -> Result<Spawned> {
         if let Some((ipid, ifd)) = &intermediate {
             kill_and_reap(*ipid, ifd);
         }
+        if let Some(cg) = &late {
+            let _ = cg.remove();
+        }
         return Err(e);
     }
     Ok(Spawned {
         pid,
         pidfd,
         sync: ours,
+        cgroup: late,
     })
 }
 
@@ -157,7 +174,8 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup) -> Result<Spawned> {
 /// the exec (end-of-file) or its failure.
 pub(crate) fn start_and_confirm(sync_fd: &OwnedFd, send_start: bool, argv0: &str) -> Result<()> {
     if send_start {
-        send(sync_fd, sync::MSG_START)?;
+        // a failed send means the child died: its report follows below
+        let _ = sync::send(sync_fd.as_raw_fd(), &Msg::new(sync::MSG_START));
     }
     match sync::recv(sync_fd.as_raw_fd()) {
         Ok(None) => Ok(()),
@@ -265,9 +283,15 @@ fn expect(fd: &OwnedFd, kind: u32, plan: &ChildPlan) -> Result<Msg> {
     }
 }
 
-fn send(fd: &OwnedFd, kind: u32) -> Result<()> {
-    sync::send(fd.as_raw_fd(), &Msg::new(kind))
-        .map_err(|e| Error::from_errno(e, "writing the sync socket"))
+/// Send to the child; if it is gone, return the failure it reported.
+fn send(fd: &OwnedFd, kind: u32, plan: &ChildPlan) -> Result<()> {
+    match sync::send(fd.as_raw_fd(), &Msg::new(kind)) {
+        Ok(()) => Ok(()),
+        Err(e) => match sync::recv(fd.as_raw_fd()) {
+            Ok(Some(m)) => Err(child_error(&m, plan)),
+            _ => Err(Error::from_errno(e, "writing the sync socket")),
+        },
+    }
 }
 
 fn socketpair() -> Result<(OwnedFd, OwnedFd)> {

@@ -125,6 +125,9 @@ pub(crate) struct ChildPlan {
     pub become_root: bool,
     /// unshare a cgroup namespace once the parent placed us in the cgroup.
     pub cgroupns: bool,
+    /// The parent makes and joins our cgroup while we set up the rootfs;
+    /// wait for MSG_CGROUP before the cgroup namespace and exec.
+    pub wait_cgroup: bool,
     pub time: TimePlan,
     pub hostname: Option<CString>,
     pub domainname: Option<CString>,

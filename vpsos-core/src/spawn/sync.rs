@@ -2,7 +2,7 @@
 //! SOCK_SEQPACKET socketpair (close-on-exec, so a successful exec shows
 //! as end-of-file to the parent).
 
-use super::sys::{errno, write_all};
+use super::sys::errno;
 use libc::c_int;
 
 /// The child failed: `stage`, `errno`, `detail` (e.g. the mount index).
@@ -17,6 +17,8 @@ pub(crate) const MSG_READY: u32 = 4;
 pub(crate) const MSG_GO: u32 = 5;
 /// Parent → child: exec now (used when there is no exec fifo).
 pub(crate) const MSG_START: u32 = 6;
+/// Parent → child: the cgroup is made and holds you (late cgroup mode).
+pub(crate) const MSG_CGROUP: u32 = 7;
 
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -44,9 +46,28 @@ impl Msg {
     }
 }
 
-/// Send one message (async-signal-safe).
+/// Send one message (async-signal-safe). MSG_NOSIGNAL: a peer that died
+/// gives EPIPE, never a SIGPIPE in the host process.
 pub(crate) fn send(fd: c_int, m: &Msg) -> Result<(), c_int> {
-    write_all(fd, m.as_bytes())
+    let b = m.as_bytes();
+    loop {
+        // SAFETY: valid buffer; one SEQPACKET message.
+        let r = unsafe {
+            libc::send(
+                fd,
+                b.as_ptr() as *const libc::c_void,
+                b.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if r >= 0 {
+            return Ok(());
+        }
+        let e = errno();
+        if e != libc::EINTR {
+            return Err(e);
+        }
+    }
 }
 
 /// Receive one message; `Ok(None)` at end-of-file (async-signal-safe).

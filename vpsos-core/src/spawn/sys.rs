@@ -148,30 +148,6 @@ impl<const N: usize> StackBuf<N> {
     }
 }
 
-/// Write all of `data` to `fd`, retrying on EINTR.
-pub(crate) fn write_all(fd: c_int, data: &[u8]) -> Result<(), c_int> {
-    let mut off = 0;
-    while off < data.len() {
-        // SAFETY: valid buffer.
-        let r = unsafe {
-            libc::write(
-                fd,
-                data[off..].as_ptr() as *const libc::c_void,
-                data.len() - off,
-            )
-        };
-        if r < 0 {
-            let e = errno();
-            if e == libc::EINTR {
-                continue;
-            }
-            return Err(e);
-        }
-        off += r as usize;
-    }
-    Ok(())
-}
-
 /// Reset every signal disposition to the default and unblock all signals.
 pub(crate) fn reset_signals() {
     for sig in 1..=64 {
@@ -271,11 +247,15 @@ pub(crate) fn capset(effective: u64, permitted: u64, inheritable: u64) -> c_int 
 }
 
 /// The highest capability number the kernel knows.
+/// Read once (parent side only).
 pub(crate) fn last_cap() -> c_uint {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
+    static LAST: std::sync::OnceLock<c_uint> = std::sync::OnceLock::new();
+    *LAST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(40)
+    })
 }
 
 #[cfg(test)]
