@@ -610,6 +610,7 @@ fn id_range_is_safe_across_threads_and_processes() {
                     "--test-threads=1",
                 ])
                 .env("VPSOS_HELPER_RANGE", &path)
+                .stdout(std::process::Stdio::null())
                 .spawn()
                 .unwrap()
         })

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Debian packages vpsos's examples, tests and benchmarks need (run as root).
+# The test VM's own packages (qemu, debootstrap) are installed by
+# tests/vm/build-test-vm.sh when it first builds the image.
+set -euo pipefail
+pkgs=(busybox-static jq)
+[ "${1:-}" = "--bench" ] && pkgs+=(crun runc hyperfine)
+missing=()
+for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
+command -v cargo >/dev/null || { echo "install-deps: cargo (Rust toolchain) is required" >&2; exit 1; }
+if [ ${#missing[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

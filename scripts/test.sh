@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite (run as root on Debian 12): unit, doc and integration
+# tests on this host, the leak check, then the integration tests again in
+# the test VM (pure cgroup v2, AppArmor, ZFS). The last line is the summary
+# over every run: "summary: N passed, N failed, N skipped".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh || exit 1
+LOG=$(mktemp -d /tmp/vpsos-test.XXXXXX)
+status=0
+
+echo "=== host: cargo test --workspace ($(uname -r))"
+cargo test --workspace 2>&1 | tee "$LOG/host.log"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+echo "=== host: leak check"
+bash tests/check-leaks.sh || status=1
+
+echo "=== test VM: integration tests"
+tests/vm/run --tests 2>&1 | tee "$LOG/vm.log"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+
+# libtest's "test result:" lines, minus the helper tests that only run when
+# another test spawns them (reported as ignored with "helper:")
+read -r passed failed ignored < <(cat "$LOG/host.log" "$LOG/vm.log" | awk '
+  /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i;
+                    if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
+  / \.\.\. ignored, helper:/ { h++ }
+  END { print p+0, f+0, g-h }')
+[ "$failed" = 0 ] || status=1
+[ $status = 0 ] || [ "$failed" != 0 ] || failed=1   # a step failed outside libtest
+echo "summary: $passed passed, $failed failed, $ignored skipped"
+exit $status

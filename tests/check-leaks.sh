@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The suite's leak checker: after all tests, nothing the tests made may be
+# left on the host: state dirs, cgroups, processes in the tests' id range,
+# mounts of the test rootfs. Removes the (empty) test parents afterwards.
+set -u
+fail=0
+say() { echo "leak: $*"; fail=1; }
+for d in /run/vpsos-test/*; do [ -e "$d" ] && say "state dir $d"; done
+for h in /sys/fs/cgroup /sys/fs/cgroup/*; do
+  p=$h/vpsos-test
+  [ -d "$p" ] || continue
+  for c in "$p"/*/; do [ -d "$c" ] && say "cgroup $c"; done
+done
+# test containers map root to host uid 300000 (tests/common)
+for s in /proc/[0-9]*/status; do
+  uid=$(awk '/^Uid:/{print $3}' "$s" 2>/dev/null)
+  [ -n "$uid" ] && [ "$uid" -ge 300000 ] && [ "$uid" -lt 365536 ] && say "process ${s#/proc/} (uid $uid)"
+done
+grep -q vpsos-tests /proc/self/mountinfo && say "mounts of /var/tmp/vpsos-tests"
+if [ $fail = 0 ]; then
+  for h in /sys/fs/cgroup /sys/fs/cgroup/*; do [ -d "$h/vpsos-test" ] && rmdir "$h/vpsos-test" 2>/dev/null; done
+  rm -rf /run/vpsos-test /var/tmp/vpsos-tests
+  echo "leak check: nothing left behind"
+fi
+exit $fail
