@@ -175,7 +175,7 @@ fn rootfs_has_dev_proc_sys_and_mounts() {
         touch /run/scratch/f && echo tmpfs-ok
         echo x > /sys/kernel/uevent_helper 2>/dev/null && echo sys-writable || echo sys-readonly
         grep -c -E ' /proc/(keys|timer_list|acpi) ' /proc/self/mountinfo
-        echo x > /proc/sysrq-trigger 2>/dev/null && echo sysrq-writable || echo sysrq-readonly
+        awk '$5 == \"/proc/fs\" { split($6, o, \",\"); print \"procfs-\" o[1] }' /proc/self/mountinfo
         grep -c ' / ' /proc/self/mountinfo";
     let (st, out) = run_sh(b, script);
     std::fs::remove_file(&host_file).unwrap();
@@ -187,7 +187,7 @@ fn rootfs_has_dev_proc_sys_and_mounts() {
     assert_eq!(l[3], "tmpfs-ok");
     assert_eq!(l[4], "sys-readonly");
     assert_eq!(l[5].trim(), "3", "masked paths are mounted over");
-    assert_eq!(l[6], "sysrq-readonly");
+    assert_eq!(l[6], "procfs-ro", "read-only path is a read-only mount");
 }
 
 #[test]
@@ -445,7 +445,9 @@ fn reattach_from_another_process() {
         .build()
         .unwrap();
     let id = id("reattach");
-    let _ct = rt.run(&id, &cfg, CreateOptions::default()).unwrap();
+    // created here, started by the other process
+    let ct = rt.create(&id, &cfg, CreateOptions::default()).unwrap();
+    assert_eq!(ct.state().unwrap().status, Status::Created);
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--ignored",
@@ -462,6 +464,10 @@ fn reattach_from_another_process() {
     assert!(out.status.success(), "helper failed: {text}");
     assert!(text.contains("helper: exec said testct"), "{text}");
     assert!(text.contains("helper: stopped"), "{text}");
+    assert_eq!(ct.state().unwrap().status, Status::Stopped);
+    // the init was our child: reap it and learn how it ended
+    let mut ct = ct;
+    assert_eq!(ct.wait().unwrap(), InitExit::Status(ExitStatus::Exited(0)));
     assert_eq!(rt.load(&id).unwrap_err().kind(), ErrorKind::NotFound);
     assert_no_leaks(&id, rootfs());
 }
@@ -475,6 +481,8 @@ fn helper_reattach() {
     };
     let rt = runtime();
     let mut ct = rt.load(&id).unwrap();
+    assert_eq!(ct.state().unwrap().status, Status::Created);
+    ct.start().unwrap();
     assert_eq!(ct.state().unwrap().status, Status::Running);
     let (r, w) = pipe();
     let mut p = ct

@@ -428,7 +428,8 @@ impl Container {
         let alive = self.alive();
         let status = if !alive {
             Status::Stopped
-        } else if self.dir.join("exec.fifo").exists() || self.sync.is_some() {
+        } else if self.dir.join("exec.fifo").exists() {
+            // the fifo goes when anyone starts it, this process or another
             Status::Created
         } else {
             Status::Running
