@@ -763,3 +763,35 @@ fn extra_fds_reach_the_container_and_nothing_else() {
     );
     drop(leaky);
 }
+
+#[test]
+fn fixed_time_offsets() {
+    require_root!();
+    let ten_days = 10 * 86400;
+    let b = config().time_offsets(vpsos::TimeOffsets::Fixed {
+        monotonic: 0,
+        boottime: ten_days,
+    });
+    let (st, out) = run_sh(b, "cut -d' ' -f1 /proc/uptime");
+    assert!(st.success());
+    let up: f64 = out.trim().parse().unwrap();
+    assert!(up >= ten_days as f64, "uptime {up}");
+}
+
+#[test]
+fn shared_network_namespace_gets_a_readonly_sys_bind() {
+    require_root!();
+    // without its own netns a user namespace may not mount sysfs: /sys is
+    // the host's, bound read-only
+    let b = config().namespace(NamespaceKind::Network, None);
+    let script = "ls /sys/class/net | grep -qx lo && echo host-net-visible
+        readlink /proc/self/ns/net
+        echo x > /sys/kernel/uevent_helper 2>/dev/null && echo sys-writable || echo sys-readonly";
+    let (st, out) = run_sh(b, script);
+    assert!(st.success(), "{out}");
+    let l: Vec<&str> = out.lines().collect();
+    assert_eq!(l[0], "host-net-visible");
+    let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_eq!(l[1], host_net.to_str().unwrap());
+    assert_eq!(l[2], "sys-readonly");
+}
