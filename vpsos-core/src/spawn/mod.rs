@@ -30,6 +30,7 @@ pub(crate) mod sys;
 
 use crate::cgroup::Cgroup;
 use crate::error::{Error, ErrorKind, Result, ResultExt, Stage};
+use crate::features::{CgroupMode, HostFeatures};
 use plan::{ptr_array, ChildPlan, Role};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use sync::{Msg, MSG_ERROR, MSG_GO, MSG_NEED_MAPS, MSG_PID, MSG_READY};
@@ -202,8 +203,9 @@ fn host_side(pid: i32, host: &HostSetup) -> Result<()> {
         let p = format!("/proc/{pid}/uid_map");
         std::fs::write(&p, m).ctx(|| format!("writing uid map {:?} to {p}", m.trim()))?;
     }
+    // on v2 clone3 already put the child there (CLONE_INTO_CGROUP)
     if let Some(cg) = host.cgroup {
-        if cg.v2_fd()?.is_none() {
+        if HostFeatures::get().cgroup_mode != CgroupMode::Unified {
             cg.attach(pid)?;
         }
     }
