@@ -24,7 +24,7 @@ fn main() {
         .namespace(NamespaceKind::Time, None)
         .hostname("bench")
         .cgroup(CgroupPlacement {
-            enabled: std::env::var("NOCG").is_err(),
+            enabled: true,
             path: "vpsos-bench/{id}".into(),
         })
         .init(Process::new(["/bin/true"]))
@@ -51,6 +51,10 @@ fn main() {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let median = ms(times[times.len() / 2]);
     let p95 = ms(times[(times.len() * 95 / 100).min(times.len() - 1)]);
+    // leave the host as it was: the (now empty) parent cgroup goes too
+    for h in vpsos::cgroup::hierarchies() {
+        let _ = std::fs::remove_dir(h.mountpoint.join("vpsos-bench"));
+    }
     println!("vpsos in-process: {runs} runs, median {median:.3} ms, p95 {p95:.3} ms");
     println!("vpsos_median_ms={median:.3} vpsos_p95_ms={p95:.3}");
 }
