@@ -24,19 +24,38 @@ fn run_sh(builder: vpsos::ConfigBuilder, script: &str) -> (ExitStatus, String) {
 
 /// Run the builder's init, return (exit status, stdout).
 fn run_init(builder: vpsos::ConfigBuilder) -> (ExitStatus, String) {
-    let cfg = builder.build().unwrap();
+    run_config(&builder.build().unwrap())
+}
+
+/// Run `cfg` to the end, delete it, check nothing is left; (status, stdout).
+fn run_config(cfg: &vpsos::Config) -> (ExitStatus, String) {
     let id = id("run");
     let (r, w) = pipe();
-    let opts = CreateOptions {
-        stdout: w,
-        ..Default::default()
-    };
-    let mut ct = runtime().run(&id, &cfg, opts).unwrap();
+    let mut ct = runtime().run(&id, cfg, capture(w)).unwrap();
     let out = read_all(r);
     let st = ct.wait().unwrap().status().unwrap();
     ct.delete().unwrap();
-    assert!(!std::path::Path::new(STATE_ROOT).join(&id).exists());
+    assert_no_leaks(&id, &cfg.rootfs);
     (st, out)
+}
+
+/// Start a container whose init sleeps (and ignores the halt signal).
+fn sleeper(name: &str) -> (String, vpsos::Container) {
+    let cfg = config()
+        .init(Process::new(["/bin/sleep", "1000"]))
+        .build()
+        .unwrap();
+    let id = id(name);
+    let ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
+    (id, ct)
+}
+
+/// Options with stdout going to `w`.
+fn capture(w: Stdio) -> CreateOptions {
+    CreateOptions {
+        stdout: w,
+        ..Default::default()
+    }
 }
 
 #[test]
@@ -103,12 +122,7 @@ fn exit_codes_and_signals_propagate() {
     let (st, _) = run_sh(config(), "exit 7");
     assert_eq!(st, ExitStatus::Exited(7));
     // a signal from outside
-    let cfg = config()
-        .init(Process::new(["/bin/sleep", "1000"]))
-        .build()
-        .unwrap();
-    let id = id("sig");
-    let mut ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
+    let (id, mut ct) = sleeper("sig");
     ct.kill(libc::SIGKILL).unwrap();
     assert_eq!(
         ct.wait().unwrap(),
@@ -202,17 +216,9 @@ fn create_start_state_stop_delete() {
         .unwrap();
     let id = id("life");
     let (r, w) = pipe();
-    let mut ct = rt
-        .create(
-            &id,
-            &cfg,
-            CreateOptions {
-                stdout: w,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let mut ct = rt.create(&id, &cfg, capture(w)).unwrap();
     assert_eq!(ct.state().unwrap().status, Status::Created);
+    assert!(rt.list().unwrap().contains(&id));
     assert_eq!(
         rt.load(&id).unwrap().state().unwrap().status,
         Status::Created
@@ -242,6 +248,7 @@ fn create_start_state_stop_delete() {
     assert_eq!(ct.state().unwrap().status, Status::Stopped);
     ct.delete().unwrap();
     assert_eq!(rt.load(&id).unwrap_err().kind(), ErrorKind::NotFound);
+    assert!(!rt.list().unwrap().contains(&id));
     assert_no_leaks(&id, rootfs());
 }
 
@@ -249,12 +256,7 @@ fn create_start_state_stop_delete() {
 fn stop_kills_after_timeout() {
     require_root!();
     // sleep as PID 1 has no handler: the halt signal is ignored
-    let cfg = config()
-        .init(Process::new(["/bin/sleep", "1000"]))
-        .build()
-        .unwrap();
-    let id = id("stopkill");
-    let mut ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
+    let (id, mut ct) = sleeper("stopkill");
     let exit = ct.stop(Duration::from_millis(300)).unwrap();
     assert_eq!(exit, InitExit::Status(ExitStatus::Signaled(libc::SIGKILL)));
     ct.delete().unwrap();
@@ -264,17 +266,12 @@ fn stop_kills_after_timeout() {
 #[test]
 fn exec_joins_namespaces_with_own_status() {
     require_root!();
-    let cfg = config()
-        .init(Process::new(["/bin/sleep", "1000"]))
-        .build()
-        .unwrap();
-    let id = id("exec");
-    let ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
+    let (id, ct) = sleeper("exec");
     let (r, w) = pipe();
     let mut p = ct
         .exec(
             &sh("echo pid=$$; hostname; cat /proc/self/uid_map | tr -s ' '; ls /proc | grep -c '^[0-9]'; exit 3"),
-            CreateOptions { stdout: w, ..Default::default() },
+            capture(w),
         )
         .unwrap();
     assert_eq!(p.wait().unwrap(), ExitStatus::Exited(3));
@@ -328,12 +325,7 @@ fn console_pty_for_init_and_exec() {
     assert!(ct.wait().unwrap().status().unwrap().success());
     ct.delete().unwrap();
 
-    let cfg = config()
-        .init(Process::new(["/bin/sleep", "1000"]))
-        .build()
-        .unwrap();
-    let id2 = common::id("execpty");
-    let ct = runtime().run(&id2, &cfg, CreateOptions::default()).unwrap();
+    let (id2, ct) = sleeper("execpty");
     let mut p = ct
         .exec(
             &sh("[ -t 1 ] && echo exec-tty").terminal(true),
@@ -352,13 +344,7 @@ fn console_pty_for_init_and_exec() {
 #[test]
 fn joins_another_containers_network_namespace() {
     require_root!();
-    let rt = runtime();
-    let a_cfg = config()
-        .init(Process::new(["/bin/sleep", "1000"]))
-        .build()
-        .unwrap();
-    let a_id = id("nsA");
-    let a = rt.run(&a_id, &a_cfg, CreateOptions::default()).unwrap();
+    let (a_id, a) = sleeper("nsA");
     let a_pid = a.pid().unwrap();
     let a_net = std::fs::read_link(format!("/proc/{a_pid}/ns/net")).unwrap();
     let mut b = config()
@@ -373,30 +359,12 @@ fn joins_another_containers_network_namespace() {
         .build_unchecked();
     b.uid_map = None;
     b.gid_map = None;
-    let (st, out) = {
-        let cfg = vpsos::Config {
-            process: sh("readlink /proc/self/ns/net; echo pid=$$; hostname"),
-            ..b
-        };
-        cfg.validate().unwrap();
-        let id = id("nsB");
-        let (r, w) = pipe();
-        let mut ct = rt
-            .run(
-                &id,
-                &cfg,
-                CreateOptions {
-                    stdout: w,
-                    ..Default::default()
-                },
-            )
-            .unwrap();
-        let out = read_all(r);
-        let st = ct.wait().unwrap().status().unwrap();
-        ct.delete().unwrap();
-        assert_no_leaks(&id, rootfs());
-        (st, out)
+    let cfg = vpsos::Config {
+        process: sh("readlink /proc/self/ns/net; echo pid=$$; hostname"),
+        ..b
     };
+    cfg.validate().unwrap();
+    let (st, out) = run_config(&cfg);
     assert!(st.success(), "{out}");
     let l: Vec<&str> = out.lines().collect();
     assert_eq!(l[0], a_net.to_str().unwrap());
@@ -410,12 +378,7 @@ fn joins_another_containers_network_namespace() {
 fn pid_reuse_cannot_redirect_signals() {
     require_root!();
     let rt = runtime();
-    let cfg = config()
-        .init(Process::new(["/bin/sleep", "1000"]))
-        .build()
-        .unwrap();
-    let id = id("reuse");
-    let mut ct = rt.run(&id, &cfg, CreateOptions::default()).unwrap();
+    let (id, mut ct) = sleeper("reuse");
     ct.stop(Duration::from_millis(100)).unwrap();
     // pretend the pid was reused by this very test process
     let p = ct.state_dir().join("state.json");
@@ -485,15 +448,7 @@ fn helper_reattach() {
     ct.start().unwrap();
     assert_eq!(ct.state().unwrap().status, Status::Running);
     let (r, w) = pipe();
-    let mut p = ct
-        .exec(
-            &Process::new(["hostname"]),
-            CreateOptions {
-                stdout: w,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+    let mut p = ct.exec(&Process::new(["hostname"]), capture(w)).unwrap();
     assert!(p.wait().unwrap().success());
     println!("helper: exec said {}", read_all(r).trim());
     let exit = ct.stop(Duration::from_secs(10)).unwrap();
@@ -794,4 +749,17 @@ fn shared_network_namespace_gets_a_readonly_sys_bind() {
     let host_net = std::fs::read_link("/proc/self/ns/net").unwrap();
     assert_eq!(l[1], host_net.to_str().unwrap());
     assert_eq!(l[2], "sys-readonly");
+}
+
+#[test]
+fn readonly_rootfs_and_domainname() {
+    require_root!();
+    let b = config().readonly_rootfs(true).domainname("example.test");
+    let script = "touch /newfile 2>/dev/null && echo root-writable || echo root-readonly
+        touch /tmp/x 2>/dev/null && echo tmp-writable || echo tmp-readonly
+        cat /proc/sys/kernel/domainname";
+    let (st, out) = run_sh(b, script);
+    assert!(st.success(), "{out}");
+    assert_eq!(out, "root-readonly\ntmp-readonly\nexample.test\n");
+    assert!(!rootfs().join("newfile").exists());
 }
