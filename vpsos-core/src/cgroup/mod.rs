@@ -297,6 +297,9 @@ fn mkdir_levels(root: &Path, dir: &Path, h: &Hierarchy, made: &mut Vec<PathBuf>)
                         format!("cgroup {} already exists", cur.display()),
                     ));
                 }
+                // another creator may have made this level a moment ago
+                // and not yet filled in its cpuset
+                fill_cpuset(&parent, &cur, h, true)?;
             }
             Err(e) => return Err(e).ctx(|| format!("mkdir {}", cur.display())),
         }
@@ -304,15 +307,27 @@ fn mkdir_levels(root: &Path, dir: &Path, h: &Hierarchy, made: &mut Vec<PathBuf>)
     Ok(())
 }
 
-/// A new level: v1 cpuset needs cpus and mems before a task can join;
-/// v2 children get every controller the new level has.
+/// A new level: v1 cpuset needs cpus and mems before a task can join.
 fn init_level(parent: &Path, dir: &Path, h: &Hierarchy) -> Result<()> {
-    if !h.v2 && h.controllers.iter().any(|c| c == "cpuset") {
-        for f in ["cpuset.cpus", "cpuset.mems"] {
-            let v = fs::read_to_string(parent.join(f)).ctx(|| format!("reading {f}"))?;
-            fs::write(dir.join(f), v.trim())
-                .ctx(|| format!("writing {}", dir.join(f).display()))?;
+    fill_cpuset(parent, dir, h, false)
+}
+
+/// Copy the parent's cpuset.cpus and cpuset.mems into `dir` (v1 cpuset
+/// hierarchies only); with `only_if_empty`, leave values already set.
+fn fill_cpuset(parent: &Path, dir: &Path, h: &Hierarchy, only_if_empty: bool) -> Result<()> {
+    if h.v2 || !h.controllers.iter().any(|c| c == "cpuset") {
+        return Ok(());
+    }
+    for f in ["cpuset.cpus", "cpuset.mems"] {
+        if only_if_empty {
+            let cur = fs::read_to_string(dir.join(f)).unwrap_or_default();
+            if !cur.trim().is_empty() {
+                continue;
+            }
         }
+        let v = fs::read_to_string(parent.join(f))
+            .ctx(|| format!("reading {}", parent.join(f).display()))?;
+        fs::write(dir.join(f), v.trim()).ctx(|| format!("writing {}", dir.join(f).display()))?;
     }
     Ok(())
 }
