@@ -23,10 +23,7 @@ fn main() {
         .id_maps(IdMap::single(0, 400_000, 65536))
         .namespace(NamespaceKind::Time, None)
         .hostname("bench")
-        .cgroup(CgroupPlacement {
-            enabled: true,
-            path: "vpsos-bench/{id}".into(),
-        })
+        .cgroup(CgroupPlacement::at("vpsos-bench/{id}"))
         .init(Process::new(["/bin/true"]))
         .build()
         .expect("bench config");

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The suite's leak checker: after all tests, nothing the tests made may be
 # left on the host: state dirs, cgroups, processes in the tests' id range,
-# mounts of the test rootfs. Removes the (empty) test parents afterwards.
+# device-node dirs, mounts of the test rootfs. Removes the (empty) test parents afterwards.
 set -u
 fail=0
 say() { echo "leak: $*"; fail=1; }
@@ -15,6 +15,10 @@ done
 for s in /proc/[0-9]*/status; do
   uid=$(awk '/^Uid:/{print $3}' "$s" 2>/dev/null)
   [ -n "$uid" ] && [ "$uid" -ge 300000 ] && [ "$uid" -lt 365536 ] && say "process ${s#/proc/} (uid $uid)"
+done
+# host nodes of granted devices (container/devnodes.rs), named <test id>.<hash>
+for d in /dev/.vpsos/*; do
+  [ -e "$d" ] && [[ $(basename "$d") =~ ^[a-z]+-[0-9]+-[0-9]+\.[0-9a-f]{8}$ ]] && say "device nodes $d"
 done
 grep -q vpsos-tests /proc/self/mountinfo && say "mounts of /var/tmp/vpsos-tests"
 if [ $fail = 0 ]; then

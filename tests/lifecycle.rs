@@ -13,51 +13,6 @@ use vpsos::{
     NamespaceMode, Process, Stage, Status, Stdio,
 };
 
-fn sh(script: &str) -> Process {
-    Process::new(["/bin/sh", "-c", script])
-}
-
-/// Run `script` as init, return (exit status, stdout).
-fn run_sh(builder: vpsos::ConfigBuilder, script: &str) -> (ExitStatus, String) {
-    run_init(builder.init(sh(script)))
-}
-
-/// Run the builder's init, return (exit status, stdout).
-fn run_init(builder: vpsos::ConfigBuilder) -> (ExitStatus, String) {
-    run_config(&builder.build().unwrap())
-}
-
-/// Run `cfg` to the end, delete it, check nothing is left; (status, stdout).
-fn run_config(cfg: &vpsos::Config) -> (ExitStatus, String) {
-    let id = id("run");
-    let (r, w) = pipe();
-    let mut ct = runtime().run(&id, cfg, capture(w)).unwrap();
-    let out = read_all(r);
-    let st = ct.wait().unwrap().status().unwrap();
-    ct.delete().unwrap();
-    assert_no_leaks(&id, &cfg.rootfs);
-    (st, out)
-}
-
-/// Start a container whose init sleeps (and ignores the halt signal).
-fn sleeper(name: &str) -> (String, vpsos::Container) {
-    let cfg = config()
-        .init(Process::new(["/bin/sleep", "1000"]))
-        .build()
-        .unwrap();
-    let id = id(name);
-    let ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
-    (id, ct)
-}
-
-/// Options with stdout going to `w`.
-fn capture(w: Stdio) -> CreateOptions {
-    CreateOptions {
-        stdout: w,
-        ..Default::default()
-    }
-}
-
 #[test]
 fn init_is_pid1_with_hostname_and_uid_map() {
     require_root!();

@@ -8,7 +8,10 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
-use vpsos::{CgroupPlacement, Config, ConfigBuilder, IdMap, Runtime, Stdio};
+use vpsos::{
+    CgroupPlacement, Config, ConfigBuilder, CreateOptions, ExitStatus, IdMap, Process, Runtime,
+    Stdio,
+};
 
 /// Host id of the container's root in every test container.
 pub const HOST_ROOT: u32 = 300_000;
@@ -78,10 +81,7 @@ pub fn config() -> ConfigBuilder {
     Config::builder(rootfs())
         .id_maps(map())
         .hostname("testct")
-        .cgroup(CgroupPlacement {
-            enabled: true,
-            path: format!("{CGROUP_PARENT}/{{id}}"),
-        })
+        .cgroup(CgroupPlacement::at(format!("{CGROUP_PARENT}/{{id}}")))
 }
 
 /// A pipe: (reader, writer as Stdio).
@@ -122,5 +122,50 @@ pub fn assert_no_process_in(root: &Path) {
         if let Ok(r) = fs::read_link(format!("/proc/{pid}/root")) {
             assert!(r != root, "process {pid} still runs in {}", root.display());
         }
+    }
+}
+
+pub fn sh(script: &str) -> Process {
+    Process::new(["/bin/sh", "-c", script])
+}
+
+/// Run `script` as init, return (exit status, stdout).
+pub fn run_sh(builder: vpsos::ConfigBuilder, script: &str) -> (ExitStatus, String) {
+    run_init(builder.init(sh(script)))
+}
+
+/// Run the builder's init, return (exit status, stdout).
+pub fn run_init(builder: vpsos::ConfigBuilder) -> (ExitStatus, String) {
+    run_config(&builder.build().unwrap())
+}
+
+/// Run `cfg` to the end, delete it, check nothing is left; (status, stdout).
+pub fn run_config(cfg: &vpsos::Config) -> (ExitStatus, String) {
+    let id = id("run");
+    let (r, w) = pipe();
+    let mut ct = runtime().run(&id, cfg, capture(w)).unwrap();
+    let out = read_all(r);
+    let st = ct.wait().unwrap().status().unwrap();
+    ct.delete().unwrap();
+    assert_no_leaks(&id, &cfg.rootfs);
+    (st, out)
+}
+
+/// Start a container whose init sleeps (and ignores the halt signal).
+pub fn sleeper(name: &str) -> (String, vpsos::Container) {
+    let cfg = config()
+        .init(Process::new(["/bin/sleep", "1000"]))
+        .build()
+        .unwrap();
+    let id = id(name);
+    let ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
+    (id, ct)
+}
+
+/// Options with stdout going to `w`.
+pub fn capture(w: Stdio) -> CreateOptions {
+    CreateOptions {
+        stdout: w,
+        ..Default::default()
     }
 }

@@ -6,6 +6,15 @@
 //! `unified` cgroup2); on a pure v2 host it is one directory, and the init
 //! is cloned straight into it with `CLONE_INTO_CGROUP`.
 
+mod bpf;
+mod delegate;
+pub mod devices;
+mod freezer;
+mod limits;
+mod stats;
+
+pub use stats::Stats;
+
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::features::{CgroupMode, HostFeatures};
 use std::fs;
@@ -155,6 +164,75 @@ impl Cgroup {
         self.dirs.first().is_some_and(|(d, _)| d.exists())
     }
 
+    /// Whether this is a pure cgroup v2 host (one directory).
+    pub fn is_v2(&self) -> bool {
+        HostFeatures::get().cgroup_mode == CgroupMode::Unified
+    }
+
+    /// The directory where `controller`'s files live, if the host has it
+    /// (v1: its hierarchy; v2: the cgroup, when the controller is enabled
+    /// for it).
+    pub(crate) fn controller_dir(&self, controller: &str) -> Option<&Path> {
+        for (i, h) in hierarchies().iter().enumerate() {
+            let dir = &self.dirs[i].0;
+            if h.v2 {
+                if self.is_v2() {
+                    let list = fs::read_to_string(dir.join("cgroup.controllers")).ok()?;
+                    return list
+                        .split_whitespace()
+                        .any(|c| c == controller)
+                        .then_some(dir.as_path());
+                }
+            } else if h.controllers.iter().any(|c| c == controller) {
+                return Some(dir);
+            }
+        }
+        None
+    }
+
+    /// `controller`'s directory, or `Unsupported` naming `what` needs it.
+    pub(crate) fn need(&self, controller: &str, what: &str) -> Result<&Path> {
+        self.controller_dir(controller).ok_or_else(|| {
+            Error::unsupported(format!(
+                "{what}: the {controller} controller is not available to cgroup {} on this host",
+                self.path
+            ))
+        })
+    }
+
+    /// Read `file` of `controller` (trimmed).
+    pub(crate) fn read(&self, controller: &str, file: &str) -> Result<String> {
+        let dir = self.need(controller, file)?;
+        let p = dir.join(file);
+        fs::read_to_string(&p)
+            .map(|s| s.trim().to_string())
+            .map_err(|e| io_error(e, &p, "reading"))
+    }
+
+    /// Whether `controller` has `file` here.
+    pub(crate) fn has(&self, controller: &str, file: &str) -> bool {
+        self.controller_dir(controller)
+            .is_some_and(|d| d.join(file).exists())
+    }
+
+    /// Write `value` to `file` of `controller`; `what` names the setting
+    /// in errors ("memory limit").
+    pub(crate) fn write(&self, controller: &str, file: &str, value: &str, what: &str) -> Result<()> {
+        let dir = self.need(controller, what)?;
+        let p = dir.join(file);
+        fs::write(&p, value).map_err(|e| {
+            if e.kind() == IoKind::NotFound {
+                Error::unsupported(format!(
+                    "{what}: this host's kernel has no {file} in cgroup {}",
+                    self.path
+                ))
+            } else {
+                io_error(e, &p, &format!("writing {value:?} to"))
+                    .context(format!("applying {what} to cgroup {}", self.path))
+            }
+        })
+    }
+
     /// On a pure v2 host, an fd of the directory for `CLONE_INTO_CGROUP`.
     pub(crate) fn v2_fd(&self) -> Result<Option<OwnedFd>> {
         if HostFeatures::get().cgroup_mode != CgroupMode::Unified {
@@ -188,6 +266,30 @@ impl Cgroup {
         }
     }
 
+    /// The pids in the cgroup and every sub-cgroup, in any hierarchy (a
+    /// delegated v1 cgroup may have moved processes below in one only).
+    pub fn procs_recursive(&self) -> Vec<i32> {
+        fn walk(dir: &Path, out: &mut Vec<i32>) {
+            if let Ok(s) = fs::read_to_string(dir.join("cgroup.procs")) {
+                out.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+            if let Ok(entries) = fs::read_dir(dir) {
+                for e in entries.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        walk(&e.path(), out);
+                    }
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for (dir, _) in &self.dirs {
+            walk(dir, &mut out);
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
     /// SIGKILL every process in the cgroup: `cgroup.kill` on v2; on v1
     /// freeze, signal each pid, thaw, until empty.
     pub fn kill_all(&self) -> Result<()> {
@@ -204,7 +306,7 @@ impl Cgroup {
             .map(|(d, _)| d.join("freezer.state"));
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
-            let pids = self.procs()?;
+            let pids = self.procs_recursive();
             if pids.is_empty() {
                 return Ok(());
             }
@@ -240,6 +342,13 @@ impl Cgroup {
         }
         Ok(())
     }
+}
+
+fn io_error(e: std::io::Error, p: &Path, doing: &str) -> Error {
+    Error::from_errno(
+        e.raw_os_error().unwrap_or(libc::EIO),
+        format!("{doing} {}", p.display()),
+    )
 }
 
 fn remove_tree(dir: &Path, deadline: Instant) -> Result<()> {
@@ -298,8 +407,19 @@ fn mkdir_levels(root: &Path, dir: &Path, h: &Hierarchy, made: &mut Vec<PathBuf>)
                     ));
                 }
                 // another creator may have made this level a moment ago
-                // and not yet filled in its cpuset
+                // and not yet filled in its cpuset or enabled its controllers
                 fill_cpuset(&parent, &cur, h, true)?;
+                if h.v2 {
+                    let have = fs::read_to_string(cur.join("cgroup.subtree_control"))
+                        .unwrap_or_default();
+                    let avail =
+                        fs::read_to_string(cur.join("cgroup.controllers")).unwrap_or_default();
+                    if have.split_whitespace().count() < avail.split_whitespace().count() {
+                        // best effort: a level with processes of its own refuses,
+                        // and then a limit that needs a controller says so
+                        let _ = enable_subtree(&cur);
+                    }
+                }
             }
             Err(e) => return Err(e).ctx(|| format!("mkdir {}", cur.display())),
         }

@@ -5,10 +5,17 @@
 //! against [`HostFeatures`](crate::HostFeatures); starting a container
 //! validates first.
 
+mod devices;
 mod mount;
 mod namespaces;
 mod process;
+mod resources;
 pub(crate) mod validate;
+
+pub use devices::{DeviceAccess, DeviceKind, DeviceRule};
+pub use resources::{
+    BlockIoLimit, CpuLimits, CpusetLimits, MemoryLimits, PidsLimits, Resources, UNLIMITED,
+};
 
 pub use mount::{Mount, MountKind};
 pub use namespaces::{NamespaceKind, NamespaceMode, Namespaces, TimeOffsets, CLONE_NEWTIME};
@@ -82,6 +89,12 @@ pub struct CgroupPlacement {
     pub enabled: bool,
     /// Path template under each hierarchy's root.
     pub path: String,
+    /// Delegate the cgroup to the container's root, as systemd inside
+    /// needs: the directory and its `cgroup.procs`, `cgroup.threads` and
+    /// `cgroup.subtree_control` (v1: `tasks`, `cgroup.clone_children`,
+    /// `notify_on_release`) owned by the container's root, and the
+    /// container's cgroupfs mounted read-write. Limit files stay the host's.
+    pub delegate: bool,
 }
 
 impl Default for CgroupPlacement {
@@ -89,11 +102,25 @@ impl Default for CgroupPlacement {
         CgroupPlacement {
             enabled: true,
             path: "vpsos/{id}".into(),
+            delegate: false,
         }
     }
 }
 
 impl CgroupPlacement {
+    /// A cgroup at `path` (a template with `{id}`), not delegated.
+    ///
+    /// ```
+    /// let p = vpsos_core::CgroupPlacement::at("osctl/pool.tank/group.default/user.1000/ct.{id}");
+    /// assert_eq!(p.resolve("101"), "osctl/pool.tank/group.default/user.1000/ct.101");
+    /// ```
+    pub fn at(path: impl Into<String>) -> CgroupPlacement {
+        CgroupPlacement {
+            path: path.into(),
+            ..CgroupPlacement::default()
+        }
+    }
+
     /// The path for container `id`.
     pub fn resolve(&self, id: &str) -> String {
         self.path.replace("{id}", id).trim_matches('/').to_string()
@@ -161,6 +188,13 @@ pub struct Config {
     /// cgroup placement.
     #[serde(default)]
     pub cgroup: CgroupPlacement,
+    /// Resource limits, applied before the init runs.
+    #[serde(default)]
+    pub resources: Resources,
+    /// Device allow list (everything else is denied); rules with a path
+    /// also get a node in the container.
+    #[serde(default = "DeviceRule::system_defaults")]
+    pub devices: Vec<DeviceRule>,
     /// The signal `stop` sends first.
     #[serde(default)]
     pub halt_signal: HaltSignal,
@@ -221,6 +255,8 @@ impl Config {
                     ..Process::new(["/sbin/init"])
                 },
                 cgroup: CgroupPlacement::default(),
+                resources: Resources::default(),
+                devices: DeviceRule::system_defaults(),
                 halt_signal: HaltSignal::default(),
             },
         }
@@ -262,6 +298,31 @@ pub struct ConfigBuilder {
 }
 
 impl ConfigBuilder {
+    /// Set the resource limits.
+    pub fn resources(mut self, resources: Resources) -> Self {
+        self.config.resources = resources;
+        self
+    }
+
+    /// Allow a device (after the default list); with a path it also gets
+    /// a node.
+    pub fn device(mut self, rule: DeviceRule) -> Self {
+        self.config.devices.push(rule);
+        self
+    }
+
+    /// Replace the whole device allow list.
+    pub fn devices(mut self, rules: Vec<DeviceRule>) -> Self {
+        self.config.devices = rules;
+        self
+    }
+
+    /// Delegate the cgroup to the container (systemd as init).
+    pub fn delegate_cgroup(mut self, delegate: bool) -> Self {
+        self.config.cgroup.delegate = delegate;
+        self
+    }
+
     /// Set the hostname.
     pub fn hostname(mut self, name: &str) -> Self {
         self.config.hostname = Some(name.into());

@@ -47,6 +47,18 @@ pub(super) fn config(c: &Config) -> Result<()> {
             ));
         }
     }
+    c.resources.validate()?;
+    for (i, d) in c.devices.iter().enumerate() {
+        d.validate()
+            .map_err(|e| Error::invalid(format!("devices[{i}]"), e.message()))?;
+    }
+    let custom_devices = c.devices != crate::config::DeviceRule::system_defaults();
+    if !c.cgroup.enabled && (!c.resources.is_empty() || c.cgroup.delegate || custom_devices) {
+        return Err(Error::invalid(
+            "cgroup.enabled",
+            "resource limits, device rules and delegation need the container's own cgroup",
+        ));
+    }
     if c.halt_signal.number() <= 0 || c.halt_signal.number() >= 65 {
         return Err(Error::invalid("halt_signal", "not a signal number"));
     }

@@ -7,6 +7,8 @@
 //! cannot make vpsos signal the wrong process.
 
 mod console;
+mod control;
+mod devnodes;
 mod exec;
 mod plan;
 mod state;
@@ -190,6 +192,7 @@ impl Runtime {
             if let Some(cg) = &cgroup {
                 let _ = cg.remove();
             }
+            let _ = devnodes::remove_all(&devnodes::node_dir(&dir));
             let _ = fs::remove_dir_all(&dir);
         }
         res
@@ -210,6 +213,7 @@ impl Runtime {
         let cgroup = if config.cgroup.enabled && early {
             let cg = Cgroup::create(&config.cgroup.resolve(id))?;
             *cgroup_out = Some(cg.clone());
+            control::prepare_cgroup(&cg, config)?;
             Some(cg)
         } else {
             None
@@ -237,7 +241,19 @@ impl Runtime {
             fifo_fd.as_ref().map_or(-1, |f| f.as_raw_fd()),
             &mut fds,
         )?;
+        let mut nodes = Vec::new();
+        for rule in config.devices.iter().filter(|r| r.path.is_some()) {
+            let uid = host_id(config.uid_map.as_ref(), 0);
+            let gid = host_id(config.gid_map.as_ref(), 0);
+            let host = devnodes::make(&devnodes::node_dir(dir), rule, uid, gid)?;
+            let path = rule.path.clone().expect("filtered");
+            nodes.push((path, host, rule.to_string()));
+        }
+        if let Some(r) = plan.rootfs.as_mut() {
+            crate::rootfs::add_device_nodes(r, &nodes)?;
+        }
         let late_cgroup = (config.cgroup.enabled && !early).then(|| config.cgroup.resolve(id));
+        let prepare = |cg: &Cgroup| control::prepare_cgroup(cg, config);
         plan.wait_cgroup = late_cgroup.is_some();
         let mut rlimits = Vec::new();
         for r in &config.process.rlimits {
@@ -245,6 +261,7 @@ impl Runtime {
         }
         let host = HostSetup {
             late_cgroup,
+            prepare_cgroup: Some(&prepare),
             uid_map: new_userns(config)
                 .then(|| config.uid_map.as_ref().map(|m| m.proc_format()))
                 .flatten(),
@@ -601,6 +618,7 @@ impl Container {
             cg.remove()
                 .ctx(|| format!("deleting container {}", self.state.id))?;
         }
+        devnodes::remove_all(&devnodes::node_dir(&self.dir))?;
         match fs::remove_dir_all(&self.dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

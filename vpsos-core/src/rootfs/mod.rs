@@ -156,6 +156,9 @@ pub(crate) fn plan(config: &Config, console: Option<&CStr>) -> Result<RootfsPlan
     for (i, m) in config.mounts.iter().enumerate() {
         p.mounts.push(user_mount(i, m)?);
     }
+    if config.default_mounts && config.cgroup.enabled && ns.is_new(NamespaceKind::Cgroup) {
+        p.cgroup_mounts = cgroup_mounts(config.cgroup.delegate);
+    }
     for (i, m) in config.masked_paths.iter().enumerate() {
         p.masked.push(rel(m, &format!("masked_paths[{i}]"))?);
     }
@@ -163,6 +166,75 @@ pub(crate) fn plan(config: &Config, console: Option<&CStr>) -> Result<RootfsPlan
         p.readonly.push(rel(m, &format!("readonly_paths[{i}]"))?);
     }
     Ok(p)
+}
+
+/// The container's view of its cgroup at /sys/fs/cgroup (read-only unless
+/// delegated): cgroup2 on a v2 host; on v1 a tmpfs with one mount per
+/// hierarchy, named as on the host.
+fn cgroup_mounts(delegate: bool) -> Vec<MountOp> {
+    let nsd = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    let ro = if delegate { 0 } else { libc::MS_RDONLY };
+    let mut v = Vec::new();
+    if crate::HostFeatures::get().cgroup_mode == crate::CgroupMode::Unified {
+        v.push(op(
+            Some("cgroup2"),
+            "sys/fs/cgroup",
+            Some("cgroup2"),
+            nsd | ro,
+            None,
+        ));
+        return v;
+    }
+    v.push(op(
+        Some("tmpfs"),
+        "sys/fs/cgroup",
+        Some("tmpfs"),
+        nsd,
+        Some("mode=755,size=64k"),
+    ));
+    for h in crate::cgroup::hierarchies() {
+        let Some(name) = h.mountpoint.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let target = format!("sys/fs/cgroup/{name}");
+        if h.v2 {
+            v.push(op(Some("cgroup2"), &target, Some("cgroup2"), nsd | ro, None));
+        } else {
+            let opts = h.controllers.join(",");
+            v.push(op(
+                Some("cgroup"),
+                &target,
+                Some("cgroup"),
+                nsd | ro,
+                Some(&opts),
+            ));
+        }
+    }
+    v
+}
+
+/// Bind mounts of granted devices' host nodes, `(path in the container,
+/// host node, rule)`, to go before the config's own mounts.
+pub(crate) fn add_device_nodes(
+    p: &mut RootfsPlan,
+    nodes: &[(std::path::PathBuf, std::path::PathBuf, String)],
+) -> Result<()> {
+    let mut binds = Vec::new();
+    for (target, host, rule) in nodes {
+        binds.push(MountOp {
+            source: Some(cstr(host.as_os_str().as_bytes(), "devices.path")?),
+            target: rel(target, "devices.path")?,
+            fstype: None,
+            flags: libc::MS_BIND,
+            data: None,
+            target_is_file: true,
+            remount_flags: 0,
+            label: format!("{} (device {rule})", target.display()),
+        });
+    }
+    binds.append(&mut p.mounts);
+    p.mounts = binds;
+    Ok(())
 }
 
 fn user_mount(i: usize, m: &crate::config::Mount) -> Result<MountOp> {

@@ -139,6 +139,9 @@ pub(crate) unsafe fn run(
             Stage::CgroupNamespace,
             0,
         );
+        if let Some(r) = &p.rootfs {
+            rootfs_child::cgroup_mounts(sync_fd, r);
+        }
     }
     setup_process(sync_fd, &p.process);
 

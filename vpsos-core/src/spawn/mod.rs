@@ -26,6 +26,7 @@ mod child;
 pub(crate) mod plan;
 mod rootfs_child;
 mod sync;
+pub(crate) mod inject;
 pub(crate) mod sys;
 
 use crate::cgroup::Cgroup;
@@ -47,6 +48,8 @@ pub(crate) struct HostSetup<'a> {
     /// A cgroup (path) to create and join while the child sets up its
     /// rootfs (v1 hosts: nothing needs it earlier); plan.wait_cgroup.
     pub late_cgroup: Option<String>,
+    /// Limits and device rules for the late cgroup, before the child joins.
+    pub prepare_cgroup: Option<&'a dyn Fn(&Cgroup) -> Result<()>>,
     /// (resource, soft, hard)
     pub rlimits: Vec<(i32, u64, u64)>,
     pub oom_score_adj: Option<i32>,
@@ -138,6 +141,9 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup) -> Result<Spawned> {
             // made while the child mounts its rootfs: off the critical path
             let cg = Cgroup::create(path)?;
             late = Some(cg.clone());
+            if let Some(f) = host.prepare_cgroup {
+                f(&cg)?;
+            }
             cg.attach(pid)?;
             send(&ours, sync::MSG_CGROUP, plan)?;
         }
@@ -317,7 +323,7 @@ fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
     Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }
 
-fn block_signals() -> libc::sigset_t {
+pub(super) fn block_signals() -> libc::sigset_t {
     // SAFETY: plain sigset manipulation on this thread.
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
@@ -328,7 +334,7 @@ fn block_signals() -> libc::sigset_t {
     }
 }
 
-fn restore_signals(old: &libc::sigset_t) {
+pub(super) fn restore_signals(old: &libc::sigset_t) {
     // SAFETY: restores the mask saved by block_signals.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
 }

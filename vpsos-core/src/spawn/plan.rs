@@ -48,8 +48,11 @@ pub(crate) struct RootfsPlan {
     pub dev_symlinks: Vec<(CString, CString)>,
     /// Host pty slave to bind at /dev/console.
     pub console: Option<CString>,
-    /// The config's own mounts.
+    /// The config's own mounts (granted device nodes first).
     pub mounts: Vec<MountOp>,
+    /// The cgroup filesystem(s) at /sys/fs/cgroup, mounted once the child
+    /// is in its cgroup namespace.
+    pub cgroup_mounts: Vec<MountOp>,
     /// Paths relative to the new root.
     pub masked: Vec<CString>,
     pub readonly: Vec<CString>,
@@ -62,6 +65,7 @@ impl RootfsPlan {
         self.base_mounts
             .iter()
             .chain(&self.mounts)
+            .chain(&self.cgroup_mounts)
             .nth(index)
             .map(|m| m.label.as_str())
             .unwrap_or("?")

@@ -19,7 +19,7 @@ fn opt(s: &Option<std::ffi::CString>) -> *const c_char {
 
 /// Open `rel` under `root`, creating missing directories (and, for
 /// `is_file`, an empty final file) on the way. Returns an O_PATH fd.
-unsafe fn ensure(root: c_int, rel: &CStr, is_file: bool) -> Result<c_int, c_int> {
+pub(crate) unsafe fn ensure(root: c_int, rel: &CStr, is_file: bool) -> Result<c_int, c_int> {
     let bytes = rel.to_bytes();
     let mut buf = [0u8; 4096];
     if bytes.len() >= buf.len() {
@@ -215,6 +215,25 @@ pub(crate) unsafe fn setup(sync: c_int, p: &RootfsPlan) {
     libc::close(root);
 
     mask_and_protect(sync, p);
+}
+
+/// Mount the cgroup filesystem(s) at /sys/fs/cgroup, after pivot_root and
+/// inside the new cgroup namespace (so the container's cgroup is their root).
+pub(crate) unsafe fn cgroup_mounts(sync: c_int, p: &RootfsPlan) {
+    if p.cgroup_mounts.is_empty() {
+        return;
+    }
+    let root = libc::open(
+        c"/".as_ptr(),
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    );
+    check(sync, root as _, Stage::Mount, 0);
+    let mut index = (p.base_mounts.len() + p.mounts.len()) as u32;
+    for m in &p.cgroup_mounts {
+        do_mount(sync, root, m, index);
+        index += 1;
+    }
+    libc::close(root);
 }
 
 /// Device nodes (mknod, or binds of the host's nodes under a user
