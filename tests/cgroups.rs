@@ -38,7 +38,11 @@ fn exec_sh(ct: &Container, script: &str) -> (ExitStatus, String, String) {
 
 /// A running container whose init is `script`, with `resources`.
 fn start(name: &str, resources: Resources, script: &str) -> (String, Container) {
-    let cfg = config().resources(resources).init(sh(script)).build().unwrap();
+    let cfg = config()
+        .resources(resources)
+        .init(sh(script))
+        .build()
+        .unwrap();
     let id = id(name);
     let ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
     (id, ct)
@@ -79,7 +83,9 @@ fn fork_loop_stops_at_pids_max() {
     let cfg = config()
         .resources(Resources::default().pids_max(8))
         // one line per child that got a pid
-        .init(sh("i=0; while [ $i -lt 30 ]; do sleep 1000 & echo $!; i=$((i+1)); done"))
+        .init(sh(
+            "i=0; while [ $i -lt 30 ]; do sleep 1000 & echo $!; i=$((i+1)); done",
+        ))
         .build()
         .unwrap();
     let id = id("pids");
@@ -111,7 +117,10 @@ fn cpu_quota_holds_a_busy_loop_near_half_a_cpu() {
     let s1 = ct.stats().unwrap();
     let wall = t0.elapsed().as_micros() as f64;
     let used = (s1.cpu_usage_usec - s0.cpu_usage_usec) as f64 / wall;
-    eprintln!("busy loop under a 50 % quota used {:.0} % of a CPU", used * 100.0);
+    eprintln!(
+        "busy loop under a 50 % quota used {:.0} % of a CPU",
+        used * 100.0
+    );
     assert!(used <= 0.60, "{used}");
     assert!(used > 0.0);
     // stats of a busy container are not zero
@@ -160,7 +169,10 @@ fn freeze_stops_thaw_resumes_and_kill_all_empties() {
         std::thread::sleep(Duration::from_millis(20));
     }
     // more processes, then kill them all through the cgroup
-    let (st, _, _) = exec_sh(&ct, "sleep 1000 >/dev/null 2>&1 & sleep 1000 >/dev/null 2>&1 & echo ok");
+    let (st, _, _) = exec_sh(
+        &ct,
+        "sleep 1000 >/dev/null 2>&1 & sleep 1000 >/dev/null 2>&1 & echo ok",
+    );
     assert_eq!(st, ExitStatus::Exited(0));
     let cg = ct.cgroup().unwrap().clone();
     assert!(cg.procs_recursive().len() >= 3);
@@ -339,7 +351,10 @@ fn nested_layout_cgroup_namespace_and_delegation() {
     assert_eq!(lines[2], "limits-protected", "{lines:?}");
     let full = cfg.cgroup.resolve(&id);
     let host_view = fs::read_to_string(format!("/proc/{}/cgroup", ct.pid().unwrap())).unwrap();
-    assert!(host_view.contains(&format!("{full}/payload")), "{host_view}");
+    assert!(
+        host_view.contains(&format!("{full}/payload")),
+        "{host_view}"
+    );
     ct.delete_force().unwrap();
     for h in vpsos::cgroup::hierarchies() {
         assert!(!h.mountpoint.join(&full).exists());

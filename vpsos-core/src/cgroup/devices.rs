@@ -31,8 +31,7 @@ impl Cgroup {
         }
         let what = "device rules";
         let list = self.read("devices", "devices.list")?;
-        let mut current: Vec<DeviceRule> =
-            list.lines().filter_map(|l| l.parse().ok()).collect();
+        let mut current: Vec<DeviceRule> = list.lines().filter_map(|l| l.parse().ok()).collect();
         if current.iter().any(|r| r.kind == DeviceKind::All) {
             // the inherited allow-all: switch to deny-by-default
             self.write("devices", "devices.deny", "a", what)?;

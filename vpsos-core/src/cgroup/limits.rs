@@ -99,7 +99,9 @@ impl Cgroup {
                 mems: self.effective_list("mems")?,
             },
             pids: PidsLimits {
-                max: self.opt_read("pids", "pids.max")?.and_then(|s| parse_v2(&s)),
+                max: self
+                    .opt_read("pids", "pids.max")?
+                    .and_then(|s| parse_v2(&s)),
             },
             block_io: self.block_io_limits()?,
         })
@@ -162,7 +164,12 @@ impl Cgroup {
             .map(|s| parse_v1(&s).unwrap_or(UNLIMITED))?;
         let max = m.max.unwrap_or(cur_max);
         if !has_memsw {
-            return self.write("memory", "memory.limit_in_bytes", &v1_value(max), "memory limit");
+            return self.write(
+                "memory",
+                "memory.limit_in_bytes",
+                &v1_value(max),
+                "memory limit",
+            );
         }
         // keep the swap allowance when only the memory limit changes
         let cur_memsw = self
@@ -290,7 +297,9 @@ impl Cgroup {
             let mut it = max.split_whitespace();
             let q = it.next().and_then(|q| q.parse().ok());
             let p = it.next().and_then(|p| p.parse().ok()).unwrap_or(100_000);
-            let w = self.opt_read("cpu", "cpu.weight")?.and_then(|s| s.parse().ok());
+            let w = self
+                .opt_read("cpu", "cpu.weight")?
+                .and_then(|s| s.parse().ok());
             return Ok(CpuLimits {
                 quota_percent: Some(percent(q, p)),
                 period_us: Some(p),
@@ -302,7 +311,9 @@ impl Cgroup {
             .parse()
             .unwrap_or(100_000);
         let q: i64 = self.read("cpu", "cpu.cfs_quota_us")?.parse().unwrap_or(-1);
-        let shares = self.opt_read("cpu", "cpu.shares")?.and_then(|s| s.parse().ok());
+        let shares = self
+            .opt_read("cpu", "cpu.shares")?
+            .and_then(|s| s.parse().ok());
         Ok(CpuLimits {
             quota_percent: Some(percent((q > 0).then_some(q as u64), p)),
             period_us: Some(p),
@@ -367,13 +378,18 @@ impl Cgroup {
         let mut entry = |maj_min: &str| -> Option<usize> {
             let (a, b) = maj_min.split_once(':')?;
             let (major, minor) = (a.parse().ok()?, b.parse().ok()?);
-            Some(match out.iter().position(|l| (l.major, l.minor) == (major, minor)) {
-                Some(i) => i,
-                None => {
-                    out.push(BlockIoLimit::new(major, minor));
-                    out.len() - 1
-                }
-            })
+            Some(
+                match out
+                    .iter()
+                    .position(|l| (l.major, l.minor) == (major, minor))
+                {
+                    Some(i) => i,
+                    None => {
+                        out.push(BlockIoLimit::new(major, minor));
+                        out.len() - 1
+                    }
+                },
+            )
         };
         let mut sets: Vec<(usize, String, u64)> = Vec::new();
         if self.is_v2() {

@@ -217,7 +217,13 @@ impl Cgroup {
 
     /// Write `value` to `file` of `controller`; `what` names the setting
     /// in errors ("memory limit").
-    pub(crate) fn write(&self, controller: &str, file: &str, value: &str, what: &str) -> Result<()> {
+    pub(crate) fn write(
+        &self,
+        controller: &str,
+        file: &str,
+        value: &str,
+        what: &str,
+    ) -> Result<()> {
         let dir = self.need(controller, what)?;
         let p = dir.join(file);
         fs::write(&p, value).map_err(|e| {
@@ -410,8 +416,8 @@ fn mkdir_levels(root: &Path, dir: &Path, h: &Hierarchy, made: &mut Vec<PathBuf>)
                 // and not yet filled in its cpuset or enabled its controllers
                 fill_cpuset(&parent, &cur, h, true)?;
                 if h.v2 {
-                    let have = fs::read_to_string(cur.join("cgroup.subtree_control"))
-                        .unwrap_or_default();
+                    let have =
+                        fs::read_to_string(cur.join("cgroup.subtree_control")).unwrap_or_default();
                     let avail =
                         fs::read_to_string(cur.join("cgroup.controllers")).unwrap_or_default();
                     if have.split_whitespace().count() < avail.split_whitespace().count() {

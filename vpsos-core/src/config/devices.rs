@@ -231,7 +231,16 @@ impl DeviceRule {
             mode: default_mode(),
         };
         let mut v = vec![any(DeviceKind::Char), any(DeviceKind::Block)];
-        for (major, minor) in [(1, 3), (1, 5), (1, 7), (1, 8), (1, 9), (5, 0), (5, 1), (5, 2)] {
+        for (major, minor) in [
+            (1, 3),
+            (1, 5),
+            (1, 7),
+            (1, 8),
+            (1, 9),
+            (5, 0),
+            (5, 1),
+            (5, 2),
+        ] {
             v.push(DeviceRule::char(major, minor, DeviceAccess::RWM));
         }
         v.push(DeviceRule {

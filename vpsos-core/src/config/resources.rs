@@ -146,7 +146,10 @@ impl BlockIoLimit {
         use std::os::unix::fs::{FileTypeExt, MetadataExt};
         let p = path.as_ref();
         let md = std::fs::metadata(p).map_err(|e| {
-            Error::from_errno(e.raw_os_error().unwrap_or(0), format!("stat {}", p.display()))
+            Error::from_errno(
+                e.raw_os_error().unwrap_or(0),
+                format!("stat {}", p.display()),
+            )
         })?;
         if !md.file_type().is_block_device() {
             return Err(Error::invalid(
@@ -347,7 +350,7 @@ impl Resources {
         for (i, l) in self.block_io.iter().enumerate() {
             if [l.read_bps, l.write_bps, l.read_iops, l.write_iops].contains(&Some(0)) {
                 return Err(Error::invalid(
-                    &format!("resources.block_io[{i}]"),
+                    format!("resources.block_io[{i}]"),
                     "a throttle of 0 is not a limit; use UNLIMITED to remove one",
                 ));
             }
@@ -376,7 +379,7 @@ impl CpusetLimits {
             let Some(v) = v else { continue };
             if !valid_list(v) {
                 return Err(Error::invalid(
-                    &format!("resources.cpuset.{name}"),
+                    format!("resources.cpuset.{name}"),
                     format!("{v:?}: expected a list such as 0-3,6"),
                 ));
             }

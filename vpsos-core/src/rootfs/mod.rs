@@ -198,7 +198,13 @@ fn cgroup_mounts(delegate: bool) -> Vec<MountOp> {
         };
         let target = format!("sys/fs/cgroup/{name}");
         if h.v2 {
-            v.push(op(Some("cgroup2"), &target, Some("cgroup2"), nsd | ro, None));
+            v.push(op(
+                Some("cgroup2"),
+                &target,
+                Some("cgroup2"),
+                nsd | ro,
+                None,
+            ));
         } else {
             let opts = h.controllers.join(",");
             v.push(op(

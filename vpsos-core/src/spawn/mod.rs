@@ -23,10 +23,10 @@
 //!   to enter the PID namespace.
 
 mod child;
+pub(crate) mod inject;
 pub(crate) mod plan;
 mod rootfs_child;
 mod sync;
-pub(crate) mod inject;
 pub(crate) mod sys;
 
 use crate::cgroup::Cgroup;
@@ -37,6 +37,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use sync::{Msg, MSG_ERROR, MSG_GO, MSG_NEED_MAPS, MSG_PID, MSG_READY};
 
 /// Host-side setup the parent does between clone and releasing the child.
+/// Sets limits and device rules on a fresh cgroup.
+pub(crate) type PrepareCgroup<'a> = &'a dyn Fn(&Cgroup) -> Result<()>;
+
 #[derive(Default)]
 pub(crate) struct HostSetup<'a> {
     /// `/proc/<pid>/uid_map` content.
@@ -49,7 +52,7 @@ pub(crate) struct HostSetup<'a> {
     /// rootfs (v1 hosts: nothing needs it earlier); plan.wait_cgroup.
     pub late_cgroup: Option<String>,
     /// Limits and device rules for the late cgroup, before the child joins.
-    pub prepare_cgroup: Option<&'a dyn Fn(&Cgroup) -> Result<()>>,
+    pub prepare_cgroup: Option<PrepareCgroup<'a>>,
     /// (resource, soft, hard)
     pub rlimits: Vec<(i32, u64, u64)>,
     pub oom_score_adj: Option<i32>,

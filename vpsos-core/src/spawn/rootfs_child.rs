@@ -228,10 +228,9 @@ pub(crate) unsafe fn cgroup_mounts(sync: c_int, p: &RootfsPlan) {
         libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
     );
     check(sync, root as _, Stage::Mount, 0);
-    let mut index = (p.base_mounts.len() + p.mounts.len()) as u32;
-    for m in &p.cgroup_mounts {
+    let first = (p.base_mounts.len() + p.mounts.len()) as u32;
+    for (index, m) in (first..).zip(&p.cgroup_mounts) {
         do_mount(sync, root, m, index);
-        index += 1;
     }
     libc::close(root);
 }
