@@ -503,6 +503,43 @@ fn failed_starts_leave_nothing_behind() {
 }
 
 #[test]
+fn capabilities_the_runtime_lacks_are_refused_without_a_user_namespace() {
+    require_root!();
+    // capabilities are per thread: this one gives up CAP_SYS_NICE for good
+    std::thread::spawn(|| {
+        for set in [caps::CapSet::Effective, caps::CapSet::Permitted] {
+            caps::drop(None, set, caps::Capability::CAP_SYS_NICE).unwrap();
+        }
+        let mut wanted = held_caps();
+        for set in [&mut wanted.bounding, &mut wanted.permitted] {
+            set.push(caps::Capability::CAP_SYS_NICE);
+        }
+        let cfg = privileged_config()
+            .capabilities(wanted)
+            .init(sh("true"))
+            .build()
+            .unwrap();
+        let id = id("capless");
+        let e = runtime()
+            .run(&id, &cfg, CreateOptions::default())
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::PermissionDenied, "{e}");
+        assert!(e.to_string().contains("CAP_SYS_NICE"), "{e}");
+        assert_no_leaks(&id, rootfs());
+        // what it still holds, it can give
+        let (st, out) = run_config(
+            &privileged_config()
+                .init(sh("grep CapEff /proc/self/status"))
+                .build()
+                .unwrap(),
+        );
+        assert!(st.success(), "{out}");
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
 fn id_range_is_safe_across_threads_and_processes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("range.json");

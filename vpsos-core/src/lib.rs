@@ -31,7 +31,7 @@ mod spawn;
 
 pub use cgroup::Cgroup;
 pub use config::{
-    Capabilities, CgroupPlacement, Config, ConfigBuilder, HaltSignal, Mount, MountKind,
+    Capabilities, Capability, CgroupPlacement, Config, ConfigBuilder, HaltSignal, Mount, MountKind,
     NamespaceKind, NamespaceMode, Namespaces, Process, Propagation, Rlimit, TimeOffsets, User,
 };
 pub use container::{

@@ -17,6 +17,7 @@ pub use resources::{
     BlockIoLimit, CpuLimits, CpusetLimits, MemoryLimits, PidsLimits, Resources, UNLIMITED,
 };
 
+pub use caps::Capability;
 pub use mount::{Mount, MountKind};
 pub use namespaces::{NamespaceKind, NamespaceMode, Namespaces, TimeOffsets, CLONE_NEWTIME};
 pub use process::{Capabilities, Process, Rlimit, User, SYSTEM_CONTAINER_DROPPED};
@@ -363,6 +364,22 @@ impl ConfigBuilder {
     /// Set the time namespace offsets.
     pub fn time_offsets(mut self, offsets: TimeOffsets) -> Self {
         self.config.namespaces.time_offsets = offsets;
+        self
+    }
+
+    /// Set the init's capability sets (an init set later without its own
+    /// keeps these).
+    ///
+    /// ```
+    /// use vpsos_core::{Capabilities, Capability, Config};
+    /// let mut caps = Capabilities::system_container();
+    /// caps.bounding.retain(|c| *c != Capability::CAP_NET_RAW);
+    /// let cfg = Config::builder("/srv/ct").capabilities(caps).build_unchecked();
+    /// let set = cfg.process.capabilities.unwrap();
+    /// assert!(!set.bounding.contains(&Capability::CAP_NET_RAW));
+    /// ```
+    pub fn capabilities(mut self, caps: Capabilities) -> Self {
+        self.config.process.capabilities = Some(caps);
         self
     }
 

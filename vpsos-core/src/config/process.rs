@@ -152,6 +152,37 @@ impl Capabilities {
         }
     }
 
+    /// The sets the calling thread holds now.
+    ///
+    /// ```
+    /// let held = vpsos_core::Capabilities::held()?;
+    /// println!("this thread may grant {} capabilities", held.permitted.len());
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
+    pub fn held() -> crate::Result<Capabilities> {
+        let read = |set| -> crate::Result<Vec<Capability>> {
+            let mut v: Vec<Capability> = caps::read(None, set)
+                .map_err(|e| {
+                    crate::Error::new(
+                        crate::ErrorKind::Io,
+                        format!("reading this thread's {set:?} capabilities: {e}"),
+                    )
+                })?
+                .into_iter()
+                .collect();
+            v.sort_by_key(|c| c.index());
+            Ok(v)
+        };
+        use caps::CapSet;
+        Ok(Capabilities {
+            bounding: read(CapSet::Bounding)?,
+            effective: read(CapSet::Effective)?,
+            permitted: read(CapSet::Permitted)?,
+            inheritable: read(CapSet::Inheritable)?,
+            ambient: read(CapSet::Ambient)?,
+        })
+    }
+
     /// The sets as bit masks: bounding, effective, permitted, inheritable, ambient.
     pub(crate) fn masks(&self) -> [u64; 5] {
         let m = |v: &[Capability]| v.iter().fold(0u64, |m, c| m | c.bitmask());

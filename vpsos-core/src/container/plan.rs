@@ -4,7 +4,7 @@
 use super::console::Pty;
 use super::Stdio;
 use crate::config::{validate, Config, NamespaceKind, NamespaceMode, Process, TimeOffsets};
-use crate::error::{Error, Result, ResultExt};
+use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::idmap::IdMap;
 use crate::rootfs::{self, cstr};
 use crate::spawn::plan::{ChildPlan, ProcessPlan, Role, TimePlan};
@@ -75,10 +75,12 @@ pub(crate) fn container_ns_flags(config: &Config) -> libc::c_int {
         .fold(0, |f, k| f | k.clone_flag())
 }
 
-/// The process part of a plan.
+/// The process part of a plan. `host_userns`: the container has no user
+/// namespace, so it can hold only capabilities the runtime holds itself.
 pub(crate) fn process(
     p: &Process,
     default_caps: Option<&crate::config::Capabilities>,
+    host_userns: bool,
     stdio: [Stdio; 3],
     extra: Vec<OwnedFd>,
     tty: Option<&Pty>,
@@ -95,6 +97,10 @@ pub(crate) fn process(
         .map(|e| cstr(e, "process.env"))
         .collect::<Result<Vec<_>>>()?;
     let exec_paths = exec_candidates(p)?;
+    let caps = p.capabilities.as_ref().or(default_caps).map(|c| c.masks());
+    if let (Some(masks), true) = (&caps, host_userns) {
+        check_grantable(masks)?;
+    }
     let mut out = ProcessPlan {
         argv,
         envp,
@@ -103,7 +109,7 @@ pub(crate) fn process(
         uid: p.user.uid,
         gid: p.user.gid,
         groups: p.user.additional_gids.clone(),
-        caps: p.capabilities.as_ref().or(default_caps).map(|c| c.masks()),
+        caps,
         last_cap: last_cap(),
         no_new_privs: p.no_new_privileges,
         umask: p.umask,
@@ -133,6 +139,37 @@ pub(crate) fn process(
         return Err(Error::invalid("extra_fds", "at most 64"));
     }
     Ok(out)
+}
+
+/// In the host's user namespace a process can be given only capabilities
+/// the runtime holds: fail here, naming them, rather than with a bare EPERM
+/// from capset in the child.
+fn check_grantable(masks: &[u64; 5]) -> Result<()> {
+    let [_, _, held, ..] = crate::config::Capabilities::held()?.masks();
+    let [_, effective, permitted, inheritable, ambient] = *masks;
+    let missing = (effective | permitted | inheritable | ambient) & !held;
+    if missing == 0 {
+        return Ok(());
+    }
+    let names: Vec<String> = caps::all()
+        .into_iter()
+        .filter(|c| missing & c.bitmask() != 0)
+        .map(|c| c.to_string())
+        .collect();
+    Err(Error::new(
+        ErrorKind::PermissionDenied,
+        format!(
+            "process.capabilities: the runtime itself does not hold {}, so a container \
+             without a user namespace cannot be given it; drop it from the sets or give \
+             the container a user namespace",
+            names.join(", ")
+        ),
+    ))
+}
+
+/// Whether the container has a user namespace (new or joined).
+fn has_userns(config: &Config) -> bool {
+    config.namespaces.get(NamespaceKind::User).is_some()
 }
 
 /// argv[0] as given if it has a `/`, else each `PATH` entry joined with it.
@@ -176,7 +213,15 @@ pub(crate) fn init_plan(
             config,
             console.map(|c| c.slave_path.as_c_str()),
         )?),
-        process: process(&config.process, None, stdio, extra, console, fds)?,
+        process: process(
+            &config.process,
+            None,
+            !has_userns(config),
+            stdio,
+            extra,
+            console,
+            fds,
+        )?,
         fifo_fd,
     };
     namespaces(config, &mut plan, fds)?;
@@ -217,6 +262,7 @@ pub(crate) fn exec_plan(
         process: process(
             p,
             config.process.capabilities.as_ref(),
+            !has_userns(config),
             stdio,
             extra,
             tty,
