@@ -122,7 +122,8 @@ impl Container {
     /// descriptors; new opens fail with EPERM.
     pub fn revoke_device(&mut self, rule: &DeviceRule) -> Result<()> {
         let id = self.state.id.clone();
-        let same = |r: &DeviceRule| (r.kind, r.major, r.minor) == (rule.kind, rule.major, rule.minor);
+        let same =
+            |r: &DeviceRule| (r.kind, r.major, r.minor) == (rule.kind, rule.major, rule.minor);
         let (gone, list): (Vec<DeviceRule>, Vec<DeviceRule>) =
             self.state.config.devices.iter().cloned().partition(same);
         if gone.is_empty() {
@@ -155,7 +156,7 @@ impl Container {
         let gid = host_id(cfg.gid_map.as_ref(), 0);
         let node = devnodes::make(&devnodes::node_dir(&self.dir), rule, uid, gid)?;
         if let Some(fd) = self.pidfd.as_ref().filter(|_| self.alive()) {
-            inject::bind_into(fd, &node, path)?;
+            inject::bind_into(fd, &node, path, (uid, gid))?;
         }
         Ok(())
     }

@@ -24,8 +24,13 @@ const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
 
 /// What the child does once inside.
 enum Job<'a> {
-    /// Attach the detached mount `fd` at `target`, creating an empty file.
-    Attach { fd: libc::c_int, target: &'a CString },
+    /// Attach the detached mount `fd` at `target`, creating an empty file
+    /// (and missing directories) as host `owner` (uid, gid).
+    Attach {
+        fd: libc::c_int,
+        target: &'a CString,
+        owner: (u32, u32),
+    },
     /// Detach whatever is mounted at `target` and unlink it.
     Remove { target: &'a CString },
 }
@@ -38,8 +43,16 @@ fn rel(target: &Path) -> Result<CString> {
 }
 
 /// Bind-mount host file `source` at `target` in the mount namespace of
-/// the process behind `pidfd`.
-pub(crate) fn bind_into(pidfd: &OwnedFd, source: &Path, target: &Path) -> Result<()> {
+/// the process behind `pidfd`. A missing mount point is created as host
+/// `owner` (the container's root): under a user namespace the container's
+/// /dev is a tmpfs of that namespace, which refuses inodes owned by an id
+/// it does not map (EOVERFLOW), host root included.
+pub(crate) fn bind_into(
+    pidfd: &OwnedFd,
+    source: &Path,
+    target: &Path,
+    owner: (u32, u32),
+) -> Result<()> {
     let src = CString::new(source.as_os_str().as_bytes())
         .map_err(|_| Error::invalid("path", "contains a NUL byte"))?;
     // SAFETY: plain syscall with a valid path.
@@ -65,6 +78,7 @@ pub(crate) fn bind_into(pidfd: &OwnedFd, source: &Path, target: &Path) -> Result
         Job::Attach {
             fd: tree.as_raw_fd(),
             target: &target_c,
+            owner,
         },
     )
     .map_err(|e| e.context(format!("mounting {} into the container", target.display())))
@@ -105,7 +119,10 @@ fn run(pidfd: &OwnedFd, job: Job) -> Result<()> {
     }
     match (libc::WIFEXITED(status), libc::WEXITSTATUS(status)) {
         (true, 0) => Ok(()),
-        (true, code) => Err(Error::from_errno(code, "in the container's mount namespace")),
+        (true, code) => Err(Error::from_errno(
+            code,
+            "in the container's mount namespace",
+        )),
         _ => Err(Error::from_errno(libc::EINTR, "mount helper killed")),
     }
 }
@@ -125,7 +142,10 @@ unsafe fn child(pidfd: libc::c_int, job: &Job) -> ! {
         out(errno());
     }
     match job {
-        Job::Attach { fd, target } => {
+        Job::Attach { fd, target, owner } => {
+            // fs ids only: this process keeps CAP_SYS_ADMIN for move_mount
+            libc::syscall(libc::SYS_setfsgid, owner.1);
+            libc::syscall(libc::SYS_setfsuid, owner.0);
             let t = match ensure(root, target, true) {
                 Ok(t) => t,
                 Err(e) => out(e),
