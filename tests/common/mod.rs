@@ -62,14 +62,41 @@ pub fn remove_rootfs(dir: &Path) {
     let _ = fs::remove_dir_all(dir);
 }
 
+thread_local! {
+    /// The ids this test thread handed out, for cleanup if it panics.
+    static MINE: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Once per test binary: a panicking test force-deletes the containers
+/// its thread made, so a failed assertion leaves no process, cgroup or
+/// state dir behind (and no container holding a capture pipe open).
+fn install_cleanup_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            prev(info);
+            let ids = MINE.with(|m| std::mem::take(&mut *m.borrow_mut()));
+            for id in ids {
+                if let Ok(ct) = runtime().load(&id) {
+                    let _ = ct.delete_force();
+                }
+            }
+        }));
+    });
+}
+
 /// A unique container id for this test.
 pub fn id(name: &str) -> String {
     static N: AtomicU32 = AtomicU32::new(0);
-    format!(
+    install_cleanup_hook();
+    let id = format!(
         "{name}-{}-{}",
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
-    )
+    );
+    MINE.with(|m| m.borrow_mut().push(id.clone()));
+    id
 }
 
 pub fn runtime() -> Runtime {
@@ -123,6 +150,27 @@ pub fn assert_no_process_in(root: &Path) {
             assert!(r != root, "process {pid} still runs in {}", root.display());
         }
     }
+}
+
+/// The system-container capability set, less what this process does not
+/// hold (a container without a user namespace can get no more).
+pub fn held_caps() -> vpsos::Capabilities {
+    let mut c = vpsos::Capabilities::system_container();
+    let held: Vec<vpsos::Capability> = vpsos::Capabilities::held().unwrap().permitted;
+    for set in [&mut c.bounding, &mut c.effective, &mut c.permitted] {
+        set.retain(|cap| held.contains(cap));
+    }
+    c
+}
+
+/// A system-container config builder without a user namespace (the
+/// container's root is host root, held to what this process holds).
+pub fn privileged_config() -> ConfigBuilder {
+    Config::builder(rootfs())
+        .namespace(vpsos::NamespaceKind::User, None)
+        .hostname("testct")
+        .cgroup(CgroupPlacement::at(format!("{CGROUP_PARENT}/{{id}}")))
+        .capabilities(held_caps())
 }
 
 pub fn sh(script: &str) -> Process {
