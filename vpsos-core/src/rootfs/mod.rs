@@ -78,10 +78,11 @@ pub(crate) fn plan(config: &Config, console: Option<&CStr>) -> Result<RootfsPlan
         ..RootfsPlan::default()
     };
     let nsd = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    let sys_is_bind = userns && !ns.is_new(NamespaceKind::Network);
     if config.default_mounts {
         p.base_mounts
             .push(op(Some("proc"), "proc", Some("proc"), nsd, None));
-        if !userns || ns.is_new(NamespaceKind::Network) {
+        if !sys_is_bind {
             p.base_mounts.push(op(
                 Some("sysfs"),
                 "sys",
@@ -157,7 +158,7 @@ pub(crate) fn plan(config: &Config, console: Option<&CStr>) -> Result<RootfsPlan
         p.mounts.push(user_mount(i, m)?);
     }
     if config.default_mounts && config.cgroup.enabled && ns.is_new(NamespaceKind::Cgroup) {
-        p.cgroup_mounts = cgroup_mounts(config.cgroup.delegate);
+        p.cgroup_mounts = cgroup_mounts(config.cgroup.delegate, sys_is_bind);
     }
     for (i, m) in config.masked_paths.iter().enumerate() {
         p.masked.push(rel(m, &format!("masked_paths[{i}]"))?);
@@ -170,12 +171,23 @@ pub(crate) fn plan(config: &Config, console: Option<&CStr>) -> Result<RootfsPlan
 
 /// The container's view of its cgroup at /sys/fs/cgroup (read-only unless
 /// delegated): cgroup2 on a v2 host; on v1 a tmpfs with one mount per
-/// hierarchy, named as on the host.
-fn cgroup_mounts(delegate: bool) -> Vec<MountOp> {
+/// hierarchy, named as on the host. `sys_is_bind`: /sys is the host's,
+/// bound with its cgroup2 at sys/fs/cgroup, where the kernel refuses the
+/// same filesystem again (EBUSY); a tmpfs goes between them.
+fn cgroup_mounts(delegate: bool, sys_is_bind: bool) -> Vec<MountOp> {
     let nsd = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
     let ro = if delegate { 0 } else { libc::MS_RDONLY };
     let mut v = Vec::new();
     if crate::HostFeatures::get().cgroup_mode == crate::CgroupMode::Unified {
+        if sys_is_bind {
+            v.push(op(
+                Some("tmpfs"),
+                "sys/fs/cgroup",
+                Some("tmpfs"),
+                nsd,
+                Some("mode=755,size=4k"),
+            ));
+        }
         v.push(op(
             Some("cgroup2"),
             "sys/fs/cgroup",
