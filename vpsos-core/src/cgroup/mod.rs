@@ -296,13 +296,16 @@ impl Cgroup {
         out
     }
 
-    /// SIGKILL every process in the cgroup: `cgroup.kill` on v2; on v1
-    /// freeze, signal each pid, thaw, until empty.
+    /// SIGKILL every process in the cgroup and its children, and return
+    /// once they are gone: `cgroup.kill` on v2 (then wait for
+    /// `populated 0`); on v1 freeze, signal each pid, thaw, until empty.
     pub fn kill_all(&self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(5);
         if let Some((dir, true)) = self.dirs.first() {
             let kill = dir.join("cgroup.kill");
             if kill.exists() {
-                return fs::write(&kill, "1").ctx(|| format!("writing {}", kill.display()));
+                fs::write(&kill, "1").ctx(|| format!("writing {}", kill.display()))?;
+                return self.wait_unpopulated(dir, deadline);
             }
         }
         let freezer = self
@@ -310,7 +313,6 @@ impl Cgroup {
             .iter()
             .find(|(d, v2)| !v2 && d.join("freezer.state").exists())
             .map(|(d, _)| d.join("freezer.state"));
-        let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let pids = self.procs_recursive();
             if pids.is_empty() {
@@ -336,6 +338,32 @@ impl Cgroup {
                 ));
             }
             std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Wait until v2 cgroup `dir` has no process left in its subtree (the
+    /// kernel delivers `cgroup.kill`'s signals, then the tasks exit).
+    fn wait_unpopulated(&self, dir: &Path, deadline: Instant) -> Result<()> {
+        let events = dir.join("cgroup.events");
+        let mut delay = Duration::from_micros(100);
+        loop {
+            match fs::read_to_string(&events) {
+                Ok(s) if s.lines().any(|l| l == "populated 0") => return Ok(()),
+                Ok(_) => {}
+                Err(e) if e.kind() == IoKind::NotFound => return Ok(()),
+                Err(e) => return Err(e).ctx(|| format!("reading {}", events.display())),
+            }
+            if Instant::now() > deadline {
+                return Err(Error::new(
+                    ErrorKind::Busy,
+                    format!(
+                        "killing the processes of cgroup {}: still populated",
+                        self.path
+                    ),
+                ));
+            }
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_millis(20));
         }
     }
 
