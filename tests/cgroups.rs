@@ -133,15 +133,26 @@ fn cpu_quota_holds_a_busy_loop_near_half_a_cpu() {
     finish(&id, ct);
 }
 
-fn counter(ct: &Container) -> u64 {
+/// The counter file's text as the container last wrote it ("" between
+/// the shell's truncate and its write).
+fn counter_text(ct: &Container) -> String {
     let f = format!("/proc/{}/root/dev/shm/count", ct.pid().unwrap());
+    fs::read_to_string(f).unwrap_or_default()
+}
+
+/// Wait (up to 10 s) until the counter reads above `above`.
+fn wait_count_above(ct: &Container, above: u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if let Some(n) = fs::read_to_string(&f)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
-            return n;
+        if let Ok(n) = counter_text(ct).trim().parse::<u64>() {
+            if n > above {
+                return n;
+            }
         }
+        assert!(
+            Instant::now() < deadline,
+            "the counter does not pass {above}"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
@@ -154,20 +165,17 @@ fn freeze_stops_thaw_resumes_and_kill_all_empties() {
         Resources::default(),
         "i=0; while :; do i=$((i+1)); echo $i > /dev/shm/count; done",
     );
-    let c0 = counter(&ct);
+    let c0 = wait_count_above(&ct, 0);
     ct.freeze().unwrap();
     assert!(ct.is_frozen().unwrap());
-    let c1 = counter(&ct);
+    // frozen maybe between truncate and write: compare the text itself
+    let c1 = counter_text(&ct);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(counter(&ct), c1, "frozen, yet counting");
-    assert!(c1 >= c0);
+    assert_eq!(counter_text(&ct), c1, "frozen, yet counting");
     ct.thaw().unwrap();
     assert!(!ct.is_frozen().unwrap());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while counter(&ct) <= c1 {
-        assert!(Instant::now() < deadline, "not counting after thaw");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let frozen_at = c1.trim().parse().unwrap_or(c0);
+    wait_count_above(&ct, frozen_at);
     // more processes, then kill them all through the cgroup
     let (st, _, _) = exec_sh(
         &ct,
