@@ -80,12 +80,14 @@ pub enum Stage {
     Capabilities,
     /// Setting no_new_privs, umask or the working directory.
     ProcessAttrs,
+    /// Loading the seccomp filter, or handing its listener to the parent.
+    Seccomp,
     /// execve(2) of the init or exec'd process.
     Exec,
 }
 
 impl Stage {
-    pub(crate) const ALL: [Stage; 18] = [
+    pub(crate) const ALL: [Stage; 19] = [
         Stage::Sync,
         Stage::JoinNamespace,
         Stage::Unshare,
@@ -103,6 +105,7 @@ impl Stage {
         Stage::SetUser,
         Stage::Capabilities,
         Stage::ProcessAttrs,
+        Stage::Seccomp,
         Stage::Exec,
     ];
 
@@ -133,6 +136,7 @@ impl Stage {
             Stage::SetUser => "setuid/setgid",
             Stage::Capabilities => "capabilities",
             Stage::ProcessAttrs => "process attributes",
+            Stage::Seccomp => "seccomp",
             Stage::Exec => "exec",
         }
     }

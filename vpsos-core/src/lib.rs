@@ -27,6 +27,7 @@ mod error;
 mod features;
 pub mod idmap;
 mod rootfs;
+pub mod security;
 mod spawn;
 
 pub use cgroup::Cgroup;

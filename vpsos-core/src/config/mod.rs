@@ -199,6 +199,10 @@ pub struct Config {
     /// The signal `stop` sends first.
     #[serde(default)]
     pub halt_signal: HaltSignal,
+    /// The seccomp filter of the init and every exec'd process; absent in
+    /// JSON means the system-container default, `null` means none.
+    #[serde(default = "default_seccomp")]
+    pub seccomp: Option<crate::security::seccomp::Profile>,
 }
 
 fn yes() -> bool {
@@ -222,6 +226,10 @@ pub fn default_masked() -> Vec<PathBuf> {
     .into_iter()
     .map(PathBuf::from)
     .collect()
+}
+
+fn default_seccomp() -> Option<crate::security::seccomp::Profile> {
+    Some(crate::security::seccomp::Profile::system_container())
 }
 
 /// Kernel interfaces a tenant may read but not write.
@@ -259,6 +267,7 @@ impl Config {
                 resources: Resources::default(),
                 devices: DeviceRule::system_defaults(),
                 halt_signal: HaltSignal::default(),
+                seccomp: default_seccomp(),
             },
         }
     }
@@ -364,6 +373,21 @@ impl ConfigBuilder {
     /// Set the time namespace offsets.
     pub fn time_offsets(mut self, offsets: TimeOffsets) -> Self {
         self.config.namespaces.time_offsets = offsets;
+        self
+    }
+
+    /// Set the seccomp profile (`None`: no filter). The builder starts
+    /// with [`Profile::system_container`](crate::security::seccomp::Profile::system_container).
+    ///
+    /// ```
+    /// use vpsos_core::security::seccomp::{Action, Profile, SyscallRule};
+    /// let p = Profile::system_container()
+    ///     .rule(SyscallRule::new(["mkdir"], Action::Notify));
+    /// let cfg = vpsos_core::Config::builder("/srv/ct").seccomp(Some(p)).build_unchecked();
+    /// assert!(cfg.seccomp.unwrap().uses_notify());
+    /// ```
+    pub fn seccomp(mut self, profile: Option<crate::security::seccomp::Profile>) -> Self {
+        self.config.seccomp = profile;
         self
     }
 

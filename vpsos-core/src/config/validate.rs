@@ -8,6 +8,9 @@ use std::path::{Component, Path};
 pub(super) fn config(c: &Config) -> Result<()> {
     absolute("rootfs", &c.rootfs)?;
     namespaces(c)?;
+    if let Some(p) = &c.seccomp {
+        p.validate()?;
+    }
     for (field, name) in [("hostname", &c.hostname), ("domainname", &c.domainname)] {
         if let Some(name) = name {
             if !c.namespaces.is_new(NamespaceKind::Uts) {

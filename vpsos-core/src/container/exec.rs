@@ -23,6 +23,7 @@ pub struct ExecProcess {
     pidfd: OwnedFd,
     console: Option<OwnedFd>,
     exit: Option<ExitStatus>,
+    seccomp_listener: Option<OwnedFd>,
 }
 
 impl ExecProcess {
@@ -34,6 +35,13 @@ impl ExecProcess {
     /// Take the pty master, if it was started with a terminal.
     pub fn take_console(&mut self) -> Option<OwnedFd> {
         self.console.take()
+    }
+
+    /// Take this process's seccomp notification listener (when the
+    /// container's profile notifies): each exec'd process loads the filter
+    /// anew, so it has a listener of its own.
+    pub fn take_seccomp_listener(&mut self) -> Option<OwnedFd> {
+        self.seccomp_listener.take()
     }
 
     /// Send it a signal.
@@ -92,5 +100,6 @@ pub(super) fn exec(
         pidfd: spawned.pidfd,
         console: tty.map(|t| t.master),
         exit: None,
+        seccomp_listener: spawned.listener,
     })
 }

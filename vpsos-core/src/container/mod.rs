@@ -140,6 +140,7 @@ impl Runtime {
             sync: None,
             console: None,
             exit: None,
+            seccomp_listener: None,
         })
     }
 
@@ -297,6 +298,7 @@ impl Runtime {
             console: console.map(|c| c.master),
             exit: None,
             cgroup,
+            seccomp_listener: spawned.listener,
         };
         if let Err(e) = ct.state.write(dir) {
             ct.destroy();
@@ -375,6 +377,7 @@ pub struct Container {
     console: Option<OwnedFd>,
     exit: Option<ExitStatus>,
     cgroup: Option<Cgroup>,
+    seccomp_listener: Option<OwnedFd>,
 }
 
 /// How a container's init ended, as far as this process can know.
@@ -432,6 +435,25 @@ impl Container {
     /// Take the console's pty master (only the creating handle has it, once).
     pub fn take_console(&mut self) -> Option<OwnedFd> {
         self.console.take()
+    }
+
+    /// Take the init's seccomp notification listener: present when the
+    /// profile has a [`Notify`](crate::security::seccomp::Action::Notify)
+    /// rule, on the creating handle, once. Whoever holds it answers the
+    /// notified syscalls of the init and its children (`SECCOMP_IOCTL_NOTIF_RECV`
+    /// and `_SEND`; see `examples/seccomp_notify.rs`).
+    ///
+    /// ```no_run
+    /// # let (rt, cfg) = (vpsos_core::Runtime::new(), vpsos_core::Config::builder("/srv/ct").build()?);
+    /// let mut ct = rt.create("ct1", &cfg, Default::default())?;
+    /// if let Some(listener) = ct.take_seccomp_listener() {
+    ///     std::thread::spawn(move || { /* answer notifications on `listener` */ drop(listener) });
+    /// }
+    /// ct.start()?;
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
+    pub fn take_seccomp_listener(&mut self) -> Option<OwnedFd> {
+        self.seccomp_listener.take()
     }
 
     fn alive(&self) -> bool {

@@ -75,12 +75,12 @@ pub(crate) fn container_ns_flags(config: &Config) -> libc::c_int {
         .fold(0, |f, k| f | k.clone_flag())
 }
 
-/// The process part of a plan. `host_userns`: the container has no user
-/// namespace, so it can hold only capabilities the runtime holds itself.
+/// The process part of a plan: `p` in `config`'s container. Capabilities
+/// `p` leaves unset are the init's; without a user namespace the container
+/// can hold only what the runtime holds.
 pub(crate) fn process(
     p: &Process,
-    default_caps: Option<&crate::config::Capabilities>,
-    host_userns: bool,
+    config: &Config,
     stdio: [Stdio; 3],
     extra: Vec<OwnedFd>,
     tty: Option<&Pty>,
@@ -97,8 +97,12 @@ pub(crate) fn process(
         .map(|e| cstr(e, "process.env"))
         .collect::<Result<Vec<_>>>()?;
     let exec_paths = exec_candidates(p)?;
-    let caps = p.capabilities.as_ref().or(default_caps).map(|c| c.masks());
-    if let (Some(masks), true) = (&caps, host_userns) {
+    let caps = p
+        .capabilities
+        .as_ref()
+        .or(config.process.capabilities.as_ref())
+        .map(|c| c.masks());
+    if let (Some(masks), false) = (&caps, has_userns(config)) {
         check_grantable(masks)?;
     }
     let mut out = ProcessPlan {
@@ -116,6 +120,11 @@ pub(crate) fn process(
         stdio: [-1; 3],
         tty: tty.map_or(-1, |t| t.slave.as_raw_fd()),
         extra_fds: vec![],
+        seccomp: config
+            .seccomp
+            .as_ref()
+            .map(crate::security::seccomp::compile)
+            .transpose()?,
     };
     for (i, s) in stdio.into_iter().enumerate() {
         let fd = match s {
@@ -213,15 +222,7 @@ pub(crate) fn init_plan(
             config,
             console.map(|c| c.slave_path.as_c_str()),
         )?),
-        process: process(
-            &config.process,
-            None,
-            !has_userns(config),
-            stdio,
-            extra,
-            console,
-            fds,
-        )?,
+        process: process(&config.process, config, stdio, extra, console, fds)?,
         fifo_fd,
     };
     namespaces(config, &mut plan, fds)?;
@@ -259,15 +260,7 @@ pub(crate) fn exec_plan(
         hostname: None,
         domainname: None,
         rootfs: None,
-        process: process(
-            p,
-            config.process.capabilities.as_ref(),
-            !has_userns(config),
-            stdio,
-            extra,
-            tty,
-            fds,
-        )?,
+        process: process(p, config, stdio, extra, tty, fds)?,
         fifo_fd: -1,
     })
 }

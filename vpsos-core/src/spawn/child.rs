@@ -7,7 +7,8 @@
 use super::plan::{ChildPlan, ProcessPlan, Role, TimePlan};
 use super::rootfs_child;
 use super::sync::{
-    self, Msg, MSG_CGROUP, MSG_ERROR, MSG_GO, MSG_NEED_MAPS, MSG_PID, MSG_READY, MSG_START,
+    self, Msg, MSG_CGROUP, MSG_ERROR, MSG_GO, MSG_LISTENER, MSG_NEED_MAPS, MSG_PID, MSG_READY,
+    MSG_START,
 };
 use super::sys::{self, errno, StackBuf};
 use crate::error::Stage;
@@ -241,6 +242,11 @@ unsafe fn setup_process(sync_fd: c_int, p: &ProcessPlan) {
         }
         libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
     }
+    // without no_new_privs loading a filter needs CAP_SYS_ADMIN, which the
+    // process still has now and may not after the switch below
+    if !p.no_new_privs {
+        load_seccomp(sync_fd, p);
+    }
     check(sync_fd, sys::setgroups(&p.groups), Stage::SetUser, 0);
     check(sync_fd, sys::setresgid(p.gid), Stage::SetUser, 1);
     check(sync_fd, sys::setresuid(p.uid), Stage::SetUser, 2);
@@ -283,9 +289,39 @@ unsafe fn setup_process(sync_fd: c_int, p: &ProcessPlan) {
             Stage::ProcessAttrs,
             1,
         );
+        load_seccomp(sync_fd, p);
     }
     if let Some(m) = p.umask {
         libc::umask(m as libc::mode_t);
+    }
+}
+
+/// Load the plan's seccomp filter; hand a notification listener to the
+/// parent (then close our copy: the container must not answer itself).
+unsafe fn load_seccomp(sync_fd: c_int, p: &ProcessPlan) {
+    const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+    let Some(f) = &p.seccomp else {
+        return;
+    };
+    let prog = f.program();
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    let r = libc::syscall(
+        libc::SYS_seccomp,
+        SECCOMP_SET_MODE_FILTER,
+        f.flags(),
+        &fprog as *const libc::sock_fprog,
+    );
+    check(sync_fd, r, Stage::Seccomp, 0);
+    if f.notify() {
+        let mut m = Msg::new(MSG_LISTENER);
+        m.value = r;
+        if let Err(e) = sync::send_with_fd(sync_fd, &m, r as c_int) {
+            fail(sync_fd, Stage::Seccomp, 1, e);
+        }
+        libc::close(r as c_int);
     }
 }
 

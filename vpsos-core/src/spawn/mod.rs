@@ -67,6 +67,8 @@ pub(crate) struct Spawned {
     pub sync: OwnedFd,
     /// The cgroup made for `late_cgroup`.
     pub cgroup: Option<Cgroup>,
+    /// The seccomp notification listener, when the filter notifies.
+    pub listener: Option<OwnedFd>,
 }
 
 /// Clone a child that carries out `plan`, do the host side, and wait for
@@ -124,6 +126,7 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup) -> Result<Spawned> {
 
     let mut intermediate: Option<(i32, OwnedFd)> = None;
     let mut late: Option<Cgroup> = None;
+    let mut listener: Option<OwnedFd> = None;
     let res = (|| -> Result<()> {
         if plan.wait_maps {
             expect(&ours, MSG_NEED_MAPS, plan)?;
@@ -149,6 +152,9 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup) -> Result<Spawned> {
             }
             cg.attach(pid)?;
             send(&ours, sync::MSG_CGROUP, plan)?;
+        }
+        if plan.process.seccomp.as_ref().is_some_and(|f| f.notify()) {
+            listener = Some(expect_listener(&ours, plan)?);
         }
         match plan.role {
             Role::Init => {
@@ -177,6 +183,7 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup) -> Result<Spawned> {
         pidfd,
         sync: ours,
         cgroup: late,
+        listener,
     })
 }
 
@@ -286,6 +293,23 @@ fn expect(fd: &OwnedFd, kind: u32, plan: &ChildPlan) -> Result<Msg> {
     match sync::recv(fd.as_raw_fd()) {
         Ok(Some(m)) if m.kind == kind => Ok(m),
         Ok(Some(m)) => Err(child_error(&m, plan)),
+        Ok(None) => Err(Error::new(
+            ErrorKind::Child,
+            "the container process exited during setup without a report",
+        )),
+        Err(e) => Err(Error::from_errno(e, "reading the sync socket")),
+    }
+}
+
+/// The child's seccomp listener fd (MSG_LISTENER with SCM_RIGHTS).
+fn expect_listener(fd: &OwnedFd, plan: &ChildPlan) -> Result<OwnedFd> {
+    match sync::recv_with_fd(fd.as_raw_fd()) {
+        Ok(Some((m, Some(l)))) if m.kind == sync::MSG_LISTENER => Ok(l),
+        Ok(Some((m, _))) if m.kind != sync::MSG_LISTENER => Err(child_error(&m, plan)),
+        Ok(Some(_)) => Err(Error::new(
+            ErrorKind::Io,
+            "sync protocol: the seccomp listener came without its fd",
+        )),
         Ok(None) => Err(Error::new(
             ErrorKind::Child,
             "the container process exited during setup without a report",

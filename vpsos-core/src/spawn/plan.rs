@@ -109,6 +109,8 @@ pub(crate) struct ProcessPlan {
     pub tty: c_int,
     /// fds to become 3, 4, ... in the container.
     pub extra_fds: Vec<c_int>,
+    /// The seccomp filter to load before exec.
+    pub seccomp: Option<crate::security::seccomp::CompiledFilter>,
 }
 
 /// The whole plan for one clone.

@@ -98,3 +98,92 @@ pub(crate) fn recv(fd: c_int) -> Result<Option<Msg>, c_int> {
         return Ok(Some(m));
     }
 }
+
+/// Child → parent: the seccomp notification listener, passed as
+/// SCM_RIGHTS with the message.
+pub(crate) const MSG_LISTENER: u32 = 8;
+
+/// Room for one fd in a control message (CMSG_SPACE(sizeof(int)) on
+/// 64-bit and 32-bit Linux), aligned for cmsghdr.
+#[repr(C, align(8))]
+struct FdCmsg([u8; 24]);
+
+/// Send `m` with `pass` attached (async-signal-safe: stack buffers only).
+pub(crate) fn send_with_fd(fd: c_int, m: &Msg, pass: c_int) -> Result<(), c_int> {
+    let b = m.as_bytes();
+    let mut iov = libc::iovec {
+        iov_base: b.as_ptr() as *mut libc::c_void,
+        iov_len: b.len(),
+    };
+    let mut buf = FdCmsg([0; 24]);
+    // SAFETY: msghdr over our stack buffers; CMSG_* only compute offsets
+    // inside `buf`, which has room for one int.
+    unsafe {
+        let mut hdr: libc::msghdr = std::mem::zeroed();
+        hdr.msg_iov = &mut iov;
+        hdr.msg_iovlen = 1;
+        hdr.msg_control = buf.0.as_mut_ptr() as *mut libc::c_void;
+        hdr.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<c_int>() as u32) as _;
+        let c = libc::CMSG_FIRSTHDR(&hdr);
+        (*c).cmsg_level = libc::SOL_SOCKET;
+        (*c).cmsg_type = libc::SCM_RIGHTS;
+        (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<c_int>() as u32) as _;
+        std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut c_int, pass);
+        loop {
+            if libc::sendmsg(fd, &hdr, libc::MSG_NOSIGNAL) >= 0 {
+                return Ok(());
+            }
+            let e = errno();
+            if e != libc::EINTR {
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Receive one message and the fd attached to it, if any (parent side).
+pub(crate) fn recv_with_fd(
+    fd: c_int,
+) -> Result<Option<(Msg, Option<std::os::fd::OwnedFd>)>, c_int> {
+    use std::os::fd::FromRawFd;
+    let mut m = Msg::default();
+    let mut iov = libc::iovec {
+        iov_base: &mut m as *mut Msg as *mut libc::c_void,
+        iov_len: std::mem::size_of::<Msg>(),
+    };
+    let mut buf = FdCmsg([0; 24]);
+    // SAFETY: msghdr over our buffers; the kernel fills at most their sizes.
+    unsafe {
+        let mut hdr: libc::msghdr = std::mem::zeroed();
+        hdr.msg_iov = &mut iov;
+        hdr.msg_iovlen = 1;
+        hdr.msg_control = buf.0.as_mut_ptr() as *mut libc::c_void;
+        hdr.msg_controllen = buf.0.len() as _;
+        let r = loop {
+            let r = libc::recvmsg(fd, &mut hdr, libc::MSG_CMSG_CLOEXEC);
+            if r >= 0 || errno() != libc::EINTR {
+                break r;
+            }
+        };
+        if r < 0 {
+            return Err(errno());
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        if r as usize != std::mem::size_of::<Msg>() {
+            return Err(libc::EPROTO);
+        }
+        let c = libc::CMSG_FIRSTHDR(&hdr);
+        let passed = if !c.is_null()
+            && (*c).cmsg_level == libc::SOL_SOCKET
+            && (*c).cmsg_type == libc::SCM_RIGHTS
+        {
+            let raw = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const c_int);
+            Some(std::os::fd::OwnedFd::from_raw_fd(raw))
+        } else {
+            None
+        };
+        Ok(Some((m, passed)))
+    }
+}

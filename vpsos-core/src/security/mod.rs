@@ -1,0 +1,6 @@
+//! Confinement: seccomp profiles (compiled to BPF with libseccomp, cached,
+//! loaded by the child just before exec). Capabilities live with the
+//! process description ([`crate::Capabilities`]).
+
+pub mod seccomp;
+mod seccomp_bpf;
