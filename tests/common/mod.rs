@@ -46,8 +46,23 @@ pub fn rootfs() -> &'static Path {
             std::process::id()
         ));
         vpsos::busybox::build_rootfs(&dir, HOST_ROOT, HOST_ROOT).expect("building busybox rootfs");
+        install_probe(&dir);
         dir
     })
+}
+
+/// Compile tests/probe/probe.c (static) into `root`/bin/probe: raw
+/// syscalls from inside a container.
+pub fn install_probe(root: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe/probe.c");
+    let out = root.join("bin/probe");
+    let st = std::process::Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(&out)
+        .arg(&src)
+        .status()
+        .expect("running cc for the probe");
+    assert!(st.success(), "compiling {}", src.display());
 }
 
 /// A rootfs of this test's own (so a leak check can look for processes in it).

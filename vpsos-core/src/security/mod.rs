@@ -4,3 +4,4 @@
 
 pub mod seccomp;
 mod seccomp_bpf;
+mod seccomp_notify;

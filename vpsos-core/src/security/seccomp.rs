@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 pub use super::seccomp_bpf::{cache_stats, compile, CacheStats, CompiledFilter};
+pub use super::seccomp_notify::Notification;
 
 /// What the kernel does when a rule matches.
 ///
@@ -181,7 +182,7 @@ pub struct Profile {
 /// | `iopl`, `ioperm` | raw port I/O |
 /// | `swapon`, `swapoff` | host memory management |
 /// | `acct` | host-wide process accounting |
-/// | `settimeofday`, `clock_settime`, `clock_adjtime`, `adjtimex`, `stime` | the realtime clock is global (adjtimex may still read it: `ADJ_*` modes 0 is allowed) |
+/// | `settimeofday`, `clock_settime`, `clock_adjtime`, `stime` | the realtime clock is global (`adjtimex` stays: it also reads the clock, its argument is a pointer seccomp cannot look into, and without `CAP_SYS_TIME` the kernel refuses a set) |
 /// | `lookup_dcookie`, `uselib`, `_sysctl`, `nfsservctl`, `vm86`, `vm86old` | obsolete, and attack surface |
 /// | `bpf`, `perf_event_open` | kernel attack surface and host information; systemd copes without them |
 /// | `fanotify_init` | watches of host mounts |
@@ -240,9 +241,10 @@ impl Profile {
     /// The default for system containers: everything a distribution's init
     /// needs (mount, pivot_root, unshare, setns, reboot of its PID
     /// namespace, ptrace inside) is allowed; [`SYSTEM_CONTAINER_DENIED`] fail
-    /// with EPERM, [`SYSTEM_CONTAINER_ENOSYS`] with ENOSYS, `umount2` with
-    /// `MNT_FORCE` with EPERM, and `adjtimex` only when it would set the
-    /// clock. The x86 and x32 compat ABIs are covered on x86_64.
+    /// with EPERM, [`SYSTEM_CONTAINER_ENOSYS`] with ENOSYS, and `umount2`
+    /// with `MNT_FORCE` with EPERM (a forced unmount can pull a filesystem
+    /// from under the host and other tenants: LXC refuses it too). The x86
+    /// and x32 compat ABIs are covered on x86_64.
     ///
     /// ```
     /// let p = vpsos_core::security::seccomp::Profile::system_container();
@@ -262,9 +264,7 @@ impl Profile {
                     libc::MNT_FORCE as u64,
                     libc::MNT_FORCE as u64,
                 )),
-            )
-            // adjtimex with modes != 0 sets the clock; modes 0 only reads it
-            .rule(SyscallRule::new(["adjtimex"], eperm).arg(ArgCondition::new(0, CmpOp::Ne, 0)));
+            );
         if cfg!(target_arch = "x86_64") {
             p.architectures = vec!["x86".into(), "x32".into()];
         }

@@ -1,0 +1,45 @@
+/* A static probe the integration tests copy into the busybox rootfs, to
+ * make raw system calls from inside a container:
+ *   probe sys NR [ARG...]     syscall(NR, ARG...)       (64-bit ABI)
+ *   probe sys32 NR [ARG...]   int $0x80 with NR, ARG... (32-bit ABI)
+ * Prints "ret=<r> errno=<name or 0>" and exits 0 when the call returned
+ * >= 0, else 1. Numbers may be decimal or 0x hex. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+static long sys32(long nr, long a, long b, long c) {
+#if defined(__x86_64__)
+    long ret;
+    __asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+    return ret;
+#else
+    (void)nr; (void)a; (void)b; (void)c;
+    return -ENOSYS;
+#endif
+}
+
+int main(int argc, char **argv) {
+    long a[6] = {0};
+    if (argc < 3) {
+        fprintf(stderr, "usage: probe sys|sys32 NR [ARG...]\n");
+        return 2;
+    }
+    long nr = strtol(argv[2], NULL, 0);
+    for (int i = 3; i < argc && i < 9; i++) a[i - 3] = (long)strtoull(argv[i], NULL, 0);
+    long ret;
+    int err = 0;
+    if (strcmp(argv[1], "sys32") == 0) {
+        ret = sys32(nr, a[0], a[1], a[2]);
+        if (ret < 0 && ret > -4096) { err = (int)-ret; ret = -1; }
+    } else {
+        ret = syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+        if (ret < 0) err = errno;
+    }
+    printf("ret=%ld errno=%s\n", ret, err ? strerrorname_np(err) : "0");
+    return ret < 0 ? 1 : 0;
+}
