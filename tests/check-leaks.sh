@@ -13,8 +13,10 @@ for h in /sys/fs/cgroup /sys/fs/cgroup/*; do
 done
 # test containers map root to host uid 300000 (tests/common)
 for s in /proc/[0-9]*/status; do
+  # a zombie is not running: the exiting test process's init reaps it
+  grep -q '^State:.*Z' "$s" 2>/dev/null && continue
   uid=$(awk '/^Uid:/{print $3}' "$s" 2>/dev/null)
-  [ -n "$uid" ] && [ "$uid" -ge 300000 ] && [ "$uid" -lt 365536 ] && say "process ${s#/proc/} (uid $uid)"
+  [ -n "$uid" ] && [ "$uid" -ge 300000 ] && [ "$uid" -lt 365536 ] && say "process ${s#/proc/} (uid $uid, $(grep ^State: "$s" | cut -f2), $(tr '\0' ' ' < "${s%/status}/cmdline"))"
 done
 # host nodes of granted devices (container/devnodes.rs), named <test id>.<hash>
 for d in /dev/.vpsos/*; do
