@@ -259,7 +259,25 @@ fn escape_attempts_are_all_blocked() {
         !out.contains("CLOCK-SET") && year >= 2024,
         &out,
     );
-    s.check("change the host's network", host_links() == links0, &out);
+    // judged on what the container asked for: its interface, and the
+    // loopback it took down and addressed. (Creating a dummy link may make
+    // the kernel autoload the dummy module, which adds dummy0 to the host:
+    // a host module policy matter, see the README.)
+    let lo_host = fs::read_to_string("/sys/class/net/lo/operstate").unwrap_or_default();
+    // every local IPv4 address of the host's namespace is in its fib trie
+    let addrs = fs::read_to_string("/proc/net/fib_trie").unwrap_or_default();
+    s.check(
+        "change the host's network",
+        !host_links().iter().any(|l| l == "evil0")
+            && lo_host.trim() != "down"
+            && !addrs.contains("10.250.0.1"),
+        &format!(
+            "{out}
+host links {:?} -> {:?}",
+            links0,
+            host_links()
+        ),
+    );
 
     // --- the runtime's binary and the host's fds
     let exe = std::env::current_exe().unwrap();
