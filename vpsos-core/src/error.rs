@@ -82,12 +82,14 @@ pub enum Stage {
     ProcessAttrs,
     /// Loading the seccomp filter, or handing its listener to the parent.
     Seccomp,
+    /// Setting the AppArmor label to exec into.
+    AppArmor,
     /// execve(2) of the init or exec'd process.
     Exec,
 }
 
 impl Stage {
-    pub(crate) const ALL: [Stage; 19] = [
+    pub(crate) const ALL: [Stage; 20] = [
         Stage::Sync,
         Stage::JoinNamespace,
         Stage::Unshare,
@@ -106,6 +108,7 @@ impl Stage {
         Stage::Capabilities,
         Stage::ProcessAttrs,
         Stage::Seccomp,
+        Stage::AppArmor,
         Stage::Exec,
     ];
 
@@ -137,6 +140,7 @@ impl Stage {
             Stage::Capabilities => "capabilities",
             Stage::ProcessAttrs => "process attributes",
             Stage::Seccomp => "seccomp",
+            Stage::AppArmor => "apparmor exec label",
             Stage::Exec => "exec",
         }
     }

@@ -203,6 +203,9 @@ pub struct Config {
     /// JSON means the system-container default, `null` means none.
     #[serde(default = "default_seccomp")]
     pub seccomp: Option<crate::security::seccomp::Profile>,
+    /// AppArmor: by default, confined where the host has it.
+    #[serde(default)]
+    pub apparmor: crate::security::apparmor::AppArmor,
 }
 
 fn yes() -> bool {
@@ -268,6 +271,7 @@ impl Config {
                 devices: DeviceRule::system_defaults(),
                 halt_signal: HaltSignal::default(),
                 seccomp: default_seccomp(),
+                apparmor: Default::default(),
             },
         }
     }
@@ -388,6 +392,20 @@ impl ConfigBuilder {
     /// ```
     pub fn seccomp(mut self, profile: Option<crate::security::seccomp::Profile>) -> Self {
         self.config.seccomp = profile;
+        self
+    }
+
+    /// Set the AppArmor settings (the builder starts with mode auto).
+    ///
+    /// ```
+    /// use vpsos_core::security::apparmor::{AppArmor, Mode};
+    /// let cfg = vpsos_core::Config::builder("/srv/ct")
+    ///     .apparmor(AppArmor { mode: Mode::On, nesting: true, ..AppArmor::default() })
+    ///     .build_unchecked();
+    /// assert!(cfg.apparmor.nesting);
+    /// ```
+    pub fn apparmor(mut self, a: crate::security::apparmor::AppArmor) -> Self {
+        self.config.apparmor = a;
         self
     }
 

@@ -11,6 +11,7 @@ pub(super) fn config(c: &Config) -> Result<()> {
     if let Some(p) = &c.seccomp {
         p.validate()?;
     }
+    c.apparmor.validate()?;
     for (field, name) in [("hostname", &c.hostname), ("domainname", &c.domainname)] {
         if let Some(name) = name {
             if !c.namespaces.is_new(NamespaceKind::Uts) {

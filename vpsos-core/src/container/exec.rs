@@ -75,7 +75,7 @@ pub(super) fn exec(
         None
     };
     let mut fds = PlanFds::default();
-    let plan = exec_plan(
+    let mut plan = exec_plan(
         config,
         process,
         init_pidfd,
@@ -84,6 +84,7 @@ pub(super) fn exec(
         tty.as_ref(),
         &mut fds,
     )?;
+    plan.process.apparmor_exec = super::plan::apparmor_exec(ct.state.apparmor.as_ref())?;
     let mut rlimits = Vec::new();
     for r in &process.rlimits {
         rlimits.push((r.resource_id()?, r.soft, r.hard));

@@ -187,11 +187,23 @@ impl Runtime {
             }
             Err(e) => return Err(e).ctx(|| format!("creating {}", dir.display())),
         }
-        let mut cgroup = None;
-        let res = self.make_in(id, config, opts, fifo, &dir, &mut cgroup);
+        let mut made = Made {
+            cgroup: None,
+            apparmor: match crate::security::apparmor::apply(&config.apparmor, id) {
+                Ok(a) => a,
+                Err(e) => {
+                    let _ = fs::remove_dir_all(&dir);
+                    return Err(e);
+                }
+            },
+        };
+        let res = self.make_in(id, config, opts, fifo, &dir, &mut made);
         if res.is_err() {
-            if let Some(cg) = &cgroup {
+            if let Some(cg) = &made.cgroup {
                 let _ = cg.remove();
+            }
+            if let Some(a) = &made.apparmor {
+                let _ = crate::security::apparmor::unload(a);
             }
             let _ = devnodes::remove_all(&devnodes::node_dir(&dir));
             let _ = fs::remove_dir_all(&dir);
@@ -206,14 +218,14 @@ impl Runtime {
         opts: CreateOptions,
         fifo: bool,
         dir: &Path,
-        cgroup_out: &mut Option<Cgroup>,
+        made: &mut Made,
     ) -> Result<Container> {
         // v2: the cgroup must exist before clone (CLONE_INTO_CGROUP); v1:
         // the parent makes it while the child sets up its rootfs
         let early = HostFeatures::get().cgroup_mode == crate::features::CgroupMode::Unified;
         let cgroup = if config.cgroup.enabled && early {
             let cg = Cgroup::create(&config.cgroup.resolve(id))?;
-            *cgroup_out = Some(cg.clone());
+            made.cgroup = Some(cg.clone());
             control::prepare_cgroup(&cg, config)?;
             Some(cg)
         } else {
@@ -242,6 +254,7 @@ impl Runtime {
             fifo_fd.as_ref().map_or(-1, |f| f.as_raw_fd()),
             &mut fds,
         )?;
+        plan.process.apparmor_exec = plan::apparmor_exec(made.apparmor.as_ref())?;
         let mut nodes = Vec::new();
         for rule in config.devices.iter().filter(|r| r.path.is_some()) {
             let uid = host_id(config.uid_map.as_ref(), 0);
@@ -276,7 +289,7 @@ impl Runtime {
         let spawned = spawn::spawn(&plan, &host)?;
         drop(fds);
         let cgroup = cgroup.or(spawned.cgroup);
-        cgroup_out.clone_from(&cgroup);
+        made.cgroup.clone_from(&cgroup);
         let created = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -288,6 +301,7 @@ impl Runtime {
             created,
             cgroup: cgroup.as_ref().map(|c| c.path().to_string()),
             config: config.clone(),
+            apparmor: made.apparmor.clone(),
         };
         let mut ct = Container {
             dir: dir.to_path_buf(),
@@ -306,6 +320,12 @@ impl Runtime {
         }
         Ok(ct)
     }
+}
+
+/// What a start has made on the host so far, for undoing a failed one.
+struct Made {
+    cgroup: Option<Cgroup>,
+    apparmor: Option<crate::security::apparmor::Applied>,
 }
 
 fn check_id(id: &str) -> Result<()> {
@@ -430,6 +450,12 @@ impl Container {
     /// The state directory.
     pub fn state_dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// The AppArmor profile and namespace loaded for the container, or
+    /// why it runs without (`None`: AppArmor off).
+    pub fn apparmor(&self) -> Option<&crate::security::apparmor::Applied> {
+        self.state.apparmor.as_ref()
     }
 
     /// Take the console's pty master (only the creating handle has it, once).
@@ -641,6 +667,10 @@ impl Container {
                 .ctx(|| format!("deleting container {}", self.state.id))?;
         }
         devnodes::remove_all(&devnodes::node_dir(&self.dir))?;
+        if let Some(a) = &self.state.apparmor {
+            crate::security::apparmor::unload(a)
+                .map_err(|e| e.context(format!("deleting container {}", self.state.id)))?;
+        }
         match fs::remove_dir_all(&self.dir) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),

@@ -125,6 +125,7 @@ pub(crate) fn process(
             .as_ref()
             .map(crate::security::seccomp::compile)
             .transpose()?,
+        apparmor_exec: None,
     };
     for (i, s) in stdio.into_iter().enumerate() {
         let fd = match s {
@@ -263,6 +264,16 @@ pub(crate) fn exec_plan(
         process: process(p, config, stdio, extra, tty, fds)?,
         fifo_fd: -1,
     })
+}
+
+/// `exec <label>` for the child to write before exec.
+pub(crate) fn apparmor_exec(
+    applied: Option<&crate::security::apparmor::Applied>,
+) -> Result<Option<CString>> {
+    applied
+        .and_then(|a| a.label.as_deref())
+        .map(|l| cstr(format!("exec {l}"), "apparmor.name"))
+        .transpose()
 }
 
 /// The host uid/gid that container ids map to (identity without a map).

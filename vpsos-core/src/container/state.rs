@@ -54,6 +54,9 @@ pub(crate) struct StateFile {
     pub created: u64,
     pub cgroup: Option<String>,
     pub config: Config,
+    /// The AppArmor profile and namespace loaded for it, or why not.
+    #[serde(default)]
+    pub apparmor: Option<crate::security::apparmor::Applied>,
 }
 
 impl StateFile {

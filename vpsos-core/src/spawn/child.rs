@@ -155,6 +155,9 @@ pub(crate) unsafe fn run(
     } else {
         libc::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
     }
+    if let Some(label) = &p.process.apparmor_exec {
+        set_apparmor_exec(sync_fd, label);
+    }
     arrange_fds(sync_fd, &p.process);
     exec(sync_fd, &p.process, argv, envp)
 }
@@ -323,6 +326,26 @@ unsafe fn load_seccomp(sync_fd: c_int, p: &ProcessPlan) {
         }
         libc::close(r as c_int);
     }
+}
+
+/// Ask AppArmor to switch to `exec <label>` at our next execve (the
+/// per-LSM file of Linux 5.8+, else the shared one).
+unsafe fn set_apparmor_exec(sync_fd: c_int, cmd: &std::ffi::CStr) {
+    let mut fd = libc::open(
+        c"/proc/thread-self/attr/apparmor/exec".as_ptr(),
+        libc::O_WRONLY | libc::O_CLOEXEC,
+    );
+    if fd < 0 && errno() == libc::ENOENT {
+        fd = libc::open(
+            c"/proc/thread-self/attr/exec".as_ptr(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        );
+    }
+    check(sync_fd, fd as _, Stage::AppArmor, 0);
+    let b = cmd.to_bytes();
+    let r = libc::write(fd, b.as_ptr() as *const libc::c_void, b.len());
+    check(sync_fd, r as _, Stage::AppArmor, 1);
+    libc::close(fd);
 }
 
 /// Block until `start`: on the exec fifo, or a MSG_START on the socket.

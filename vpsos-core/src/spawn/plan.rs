@@ -111,6 +111,8 @@ pub(crate) struct ProcessPlan {
     pub extra_fds: Vec<c_int>,
     /// The seccomp filter to load before exec.
     pub seccomp: Option<crate::security::seccomp::CompiledFilter>,
+    /// `exec <label>`, written to the AppArmor exec attribute before exec.
+    pub apparmor_exec: Option<std::ffi::CString>,
 }
 
 /// The whole plan for one clone.

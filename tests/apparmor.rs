@@ -1,0 +1,161 @@
+//! AppArmor on real containers: a per-container profile and policy
+//! namespace, the init and exec'd processes confined by the stacked label,
+//! a rule of the container's own enforced, and everything unloaded on
+//! delete. Needs a host with AppArmor (the test VM); elsewhere the tests
+//! that need it report SKIPPED. Run as root.
+
+mod common;
+
+use common::*;
+use vpsos::security::apparmor::{self, AppArmor, Load, Mode};
+use vpsos::{Container, CreateOptions, ErrorKind, ExitStatus, Process};
+
+fn has_apparmor() -> bool {
+    vpsos::HostFeatures::get().apparmor
+}
+
+/// Run `script` in `ct`; (status, stdout + stderr).
+fn exec_sh(ct: &Container, script: &str) -> (ExitStatus, String) {
+    let (r, w) = pipe();
+    let mut p = ct
+        .exec(&sh(&format!("exec 2>&1; {script}")), capture(w))
+        .unwrap();
+    let out = read_all(r);
+    (p.wait().unwrap(), out)
+}
+
+#[test]
+fn profile_confines_init_and_exec_and_goes_with_delete() {
+    require_root!();
+    skip_unless!(
+        has_apparmor(),
+        "profile_confines_init_and_exec_and_goes_with_delete",
+        "the host has no AppArmor"
+    );
+    let id = id("aa");
+    let cfg = config()
+        .apparmor(AppArmor {
+            mode: Mode::On,
+            rules: vec!["deny /etc/forbidden w,".into()],
+            ..AppArmor::default()
+        })
+        .init(Process::new(["/bin/sleep", "1000"]))
+        .build()
+        .unwrap();
+    let ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
+    let applied = ct.apparmor().unwrap().clone();
+    let label = applied.label.clone().expect("confined");
+    assert_eq!(applied.profile, format!("vpsos-{id}"));
+    assert!(apparmor::is_loaded(&applied.profile));
+    assert!(apparmor::namespace_exists(&applied.namespace));
+
+    // the init (seen from the host) and an exec'd process wear the stack
+    let host_view =
+        std::fs::read_to_string(format!("/proc/{}/attr/current", ct.pid().unwrap())).unwrap();
+    assert!(
+        host_view.contains(&applied.profile),
+        "init: {host_view} (want {label})"
+    );
+    let (_, out) = exec_sh(&ct, "cat /proc/self/attr/current");
+    assert!(out.contains(&applied.profile), "exec: {out}");
+
+    // the container's own rule: writing /etc/forbidden is EACCES, others work
+    let (st, out) = exec_sh(&ct, "echo x > /etc/forbidden");
+    assert_ne!(st, ExitStatus::Exited(0), "{out}");
+    assert!(out.contains("Permission denied"), "{out}");
+    let (st, out) = exec_sh(&ct, "echo x > /etc/allowed && cat /etc/allowed");
+    assert_eq!(st, ExitStatus::Exited(0), "{out}");
+    // and the base profile: no writes to the kernel's knobs
+    let (st, out) = exec_sh(&ct, "echo 1 > /proc/sys/kernel/panic");
+    assert_ne!(st, ExitStatus::Exited(0), "{out}");
+
+    // another process sees it in the state and deletes it all
+    let again = runtime().load(&id).unwrap();
+    assert_eq!(again.apparmor(), Some(&applied));
+    again.delete_force().unwrap();
+    drop(ct);
+    assert!(
+        !apparmor::is_loaded(&applied.profile),
+        "profile still loaded"
+    );
+    assert!(
+        !apparmor::namespace_exists(&applied.namespace),
+        "namespace still there"
+    );
+    assert_no_leaks(&id, rootfs());
+    let _ = std::fs::remove_file(rootfs().join("etc/allowed"));
+}
+
+#[test]
+fn reparses_only_when_the_text_changes() {
+    require_root!();
+    skip_unless!(
+        has_apparmor(),
+        "reparses_only_when_the_text_changes",
+        "the host has no AppArmor"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("vpsos-test-reparse-{}", std::process::id());
+    let a = AppArmor::default();
+    let text = a.profile_text(&name);
+    assert_eq!(
+        apparmor::load(dir.path(), &name, &text).unwrap(),
+        Load::Parsed
+    );
+    assert_eq!(
+        apparmor::load(dir.path(), &name, &text).unwrap(),
+        Load::Unchanged
+    );
+    let b = AppArmor { nesting: true, ..a };
+    assert_eq!(
+        apparmor::load(dir.path(), &name, &b.profile_text(&name)).unwrap(),
+        Load::Parsed
+    );
+    std::fs::write("/sys/kernel/security/apparmor/.remove", &name).unwrap();
+    assert!(!apparmor::is_loaded(&name));
+}
+
+#[test]
+fn modes_on_a_host_with_and_without_apparmor() {
+    require_root!();
+    let on = config()
+        .apparmor(AppArmor {
+            mode: Mode::On,
+            ..AppArmor::default()
+        })
+        .init(sh("cat /proc/self/attr/current"))
+        .build()
+        .unwrap();
+    let auto = config().init(sh("true")).build().unwrap();
+    let id = id("aamode");
+    if has_apparmor() {
+        let (st, out) = run_config(&on);
+        assert!(st.success() && out.contains("vpsos-run-"), "{out}");
+    } else {
+        let e = runtime()
+            .run(&id, &on, CreateOptions::default())
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert!(e.to_string().contains("AppArmor"), "{e}");
+        assert_no_leaks(&id, rootfs());
+        // auto goes on without, and says why
+        let mut ct = runtime().run(&id, &auto, CreateOptions::default()).unwrap();
+        ct.wait().unwrap();
+        let a = ct.apparmor().unwrap();
+        assert!(a.label.is_none());
+        assert!(
+            a.skipped.as_deref().unwrap().contains("no AppArmor"),
+            "{a:?}"
+        );
+        ct.delete().unwrap();
+    }
+    // a bad rule is refused before anything is made
+    let e = config()
+        .apparmor(AppArmor {
+            rules: vec!["deny /x w".into()],
+            ..AppArmor::default()
+        })
+        .build()
+        .unwrap_err();
+    assert_eq!(e.field(), Some("apparmor.rules[0]"));
+}
