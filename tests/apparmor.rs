@@ -8,20 +8,10 @@ mod common;
 
 use common::*;
 use vpsos::security::apparmor::{self, AppArmor, Load, Mode};
-use vpsos::{Container, CreateOptions, ErrorKind, ExitStatus, Process};
+use vpsos::{CreateOptions, ErrorKind, ExitStatus, Process};
 
 fn has_apparmor() -> bool {
     vpsos::HostFeatures::get().apparmor
-}
-
-/// Run `script` in `ct`; (status, stdout + stderr).
-fn exec_sh(ct: &Container, script: &str) -> (ExitStatus, String) {
-    let (r, w) = pipe();
-    let mut p = ct
-        .exec(&sh(&format!("exec 2>&1; {script}")), capture(w))
-        .unwrap();
-    let out = read_all(r);
-    (p.wait().unwrap(), out)
 }
 
 #[test]

@@ -18,7 +18,7 @@ fn v2() -> bool {
 }
 
 /// Run `script` in `ct` with exec; (status, stdout, stderr).
-fn exec_sh(ct: &Container, script: &str) -> (ExitStatus, String, String) {
+fn exec_split(ct: &Container, script: &str) -> (ExitStatus, String, String) {
     let (r, w) = pipe();
     let (er, ew) = pipe();
     let mut p = ct
@@ -69,7 +69,7 @@ fn memory_hog_is_oom_killed_and_counted() {
     let (id, ct) = start("oom", r, "sleep 1000");
     assert_eq!(ct.stats().unwrap().oom_kills, 0);
     // dd's 64 MiB buffer is filled from /dev/zero: every page is touched
-    let (st, _, _) = exec_sh(&ct, "exec dd if=/dev/zero of=/dev/null bs=64M count=1");
+    let (st, _, _) = exec_split(&ct, "exec dd if=/dev/zero of=/dev/null bs=64M count=1");
     assert_eq!(st, ExitStatus::Signaled(libc::SIGKILL));
     assert!(ct.stats().unwrap().oom_kills >= 1);
     finish(&id, ct);
@@ -177,7 +177,7 @@ fn freeze_stops_thaw_resumes_and_kill_all_empties() {
     let frozen_at = c1.trim().parse().unwrap_or(c0);
     wait_count_above(&ct, frozen_at);
     // more processes, then kill them all through the cgroup
-    let (st, _, _) = exec_sh(
+    let (st, _, _) = exec_split(
         &ct,
         "sleep 1000 >/dev/null 2>&1 & sleep 1000 >/dev/null 2>&1 & echo ok",
     );
@@ -195,13 +195,13 @@ fn live_memory_limit_change_is_visible_inside_and_effective() {
     let r = Resources::default().memory_max(32 * MIB).swap_max(0);
     let (id, mut ct) = start("livemem", r, "sleep 1000");
     let read_inside = |ct: &Container| {
-        let (st, out, err) = exec_sh(ct, &format!("cat {}", memory_max_inside()));
+        let (st, out, err) = exec_split(ct, &format!("cat {}", memory_max_inside()));
         assert_eq!(st, ExitStatus::Exited(0), "{err}");
         out.trim().parse::<u64>().unwrap()
     };
     assert_eq!(read_inside(&ct), 32 * MIB);
     let hog = "exec dd if=/dev/zero of=/dev/null bs=48M count=1 2>/dev/null";
-    assert_eq!(exec_sh(&ct, hog).0, ExitStatus::Signaled(libc::SIGKILL));
+    assert_eq!(exec_split(&ct, hog).0, ExitStatus::Signaled(libc::SIGKILL));
 
     ct.update_resources(&Resources::default().memory_max(128 * MIB))
         .unwrap();
@@ -209,7 +209,7 @@ fn live_memory_limit_change_is_visible_inside_and_effective() {
     assert_eq!(ct.resources().unwrap().memory.max, Some(128 * MIB));
     // the swap allowance stays 0 when only the limit changes
     assert_eq!(ct.resources().unwrap().memory.swap, Some(0));
-    assert_eq!(exec_sh(&ct, hog).0, ExitStatus::Exited(0));
+    assert_eq!(exec_split(&ct, hog).0, ExitStatus::Exited(0));
     // the state remembers it for other processes
     let again = runtime().load(&id).unwrap();
     assert_eq!(again.config().resources.memory.max, Some(128 * MIB));

@@ -8,41 +8,31 @@ use common::*;
 use vpsos::config::{DeviceAccess, DeviceRule};
 use vpsos::{Container, CreateOptions, ExitStatus};
 
-/// Run `script` in `ct`; (status, stdout + stderr).
-fn exec_sh(ct: &Container, script: &str) -> (ExitStatus, String) {
-    let (r, w) = pipe();
-    let mut p = ct
-        .exec(&sh(&format!("exec 2>&1; {script}")), capture(w))
+/// A sleeping container from `builder` with `extra` devices.
+fn sleeping(
+    builder: vpsos::ConfigBuilder,
+    name: &str,
+    extra: &[DeviceRule],
+) -> (String, Container) {
+    let b = extra.iter().fold(builder, |b, r| b.device(r.clone()));
+    let cfg = b
+        .init(vpsos::Process::new(["/bin/sleep", "1000"]))
+        .build()
         .unwrap();
-    let out = read_all(r);
-    (p.wait().unwrap(), out)
+    let id = id(name);
+    let ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
+    (id, ct)
 }
 
-/// A sleeping container without a user namespace: its root may mknod, so
-/// only the device cgroup stands between it and a device.
+/// Without a user namespace: its root may mknod, so only the device
+/// cgroup stands between it and a device.
 fn privileged(name: &str, extra: &[DeviceRule]) -> (String, Container) {
-    let mut b = privileged_config().init(vpsos::Process::new(["/bin/sleep", "1000"]));
-    for r in extra {
-        b = b.device(r.clone());
-    }
-    let id = id(name);
-    let ct = runtime()
-        .run(&id, &b.build().unwrap(), CreateOptions::default())
-        .unwrap();
-    (id, ct)
+    sleeping(privileged_config(), name, extra)
 }
 
-/// A sleeping container with a user namespace and `extra` devices.
+/// With a user namespace.
 fn unprivileged(name: &str, extra: &[DeviceRule]) -> (String, Container) {
-    let mut b = config().init(vpsos::Process::new(["/bin/sleep", "1000"]));
-    for r in extra {
-        b = b.device(r.clone());
-    }
-    let id = id(name);
-    let ct = runtime()
-        .run(&id, &b.build().unwrap(), CreateOptions::default())
-        .unwrap();
-    (id, ct)
+    sleeping(config(), name, extra)
 }
 
 fn finish(id: &str, ct: Container) {

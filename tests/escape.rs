@@ -11,17 +11,7 @@ mod common;
 use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
-use vpsos::{Container, CreateOptions, ExitStatus, Mount, Process};
-
-/// Run `script` in `ct`; (status, stdout + stderr).
-fn exec_sh(ct: &Container, script: &str) -> (ExitStatus, String) {
-    let (r, w) = pipe();
-    let mut p = ct
-        .exec(&sh(&format!("exec 2>&1; {script}")), capture(w))
-        .unwrap();
-    let out = read_all(r);
-    (p.wait().unwrap(), out)
-}
+use vpsos::{CreateOptions, ExitStatus, Mount, Process};
 
 /// Written to the real stdout, past libtest's capture.
 fn say(line: &str) {

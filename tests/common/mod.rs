@@ -198,6 +198,16 @@ pub fn privileged_config() -> ConfigBuilder {
         .capabilities(held_caps())
 }
 
+/// Run `script` in `ct` with exec; (status, stdout + stderr).
+pub fn exec_sh(ct: &vpsos::Container, script: &str) -> (ExitStatus, String) {
+    let (r, w) = pipe();
+    let mut p = ct
+        .exec(&sh(&format!("exec 2>&1; {script}")), capture(w))
+        .unwrap();
+    let out = read_all(r);
+    (p.wait().unwrap(), out)
+}
+
 pub fn sh(script: &str) -> Process {
     Process::new(["/bin/sh", "-c", script])
 }
