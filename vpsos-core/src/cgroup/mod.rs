@@ -301,6 +301,9 @@ impl Cgroup {
     /// `populated 0`); on v1 freeze, signal each pid, thaw, until empty.
     pub fn kill_all(&self) -> Result<()> {
         let deadline = Instant::now() + Duration::from_secs(5);
+        if self.is_empty() {
+            return Ok(());
+        }
         if let Some((dir, true)) = self.dirs.first() {
             let kill = dir.join("cgroup.kill");
             if kill.exists() {
@@ -339,6 +342,22 @@ impl Cgroup {
             }
             std::thread::sleep(Duration::from_millis(5));
         }
+    }
+
+    /// Whether the kernel says no process is left in the cgroup or below,
+    /// with one read: `cgroup.events` on v2, the hierarchical
+    /// `pids.current` on v1. `false` when it cannot tell.
+    pub fn is_empty(&self) -> bool {
+        let Some((dir, v2)) = self.dirs.first() else {
+            return true;
+        };
+        if *v2 && self.is_v2() {
+            return fs::read_to_string(dir.join("cgroup.events"))
+                .is_ok_and(|s| s.lines().any(|l| l == "populated 0"));
+        }
+        self.controller_dir("pids")
+            .and_then(|d| fs::read_to_string(d.join("pids.current")).ok())
+            .is_some_and(|s| s.trim() == "0")
     }
 
     /// Wait until v2 cgroup `dir` has no process left in its subtree (the

@@ -20,7 +20,7 @@ use crate::cgroup::Cgroup;
 use crate::config::{Config, NamespaceKind, Process};
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::features::HostFeatures;
-use crate::spawn::{self, pidfd_open, pidfd_signal, wait_exit, ExitStatus, HostSetup};
+use crate::spawn::{self, pidfd_open, pidfd_signal, wait_exit, ExitStatus, HostSetup, LateCgroup};
 use console::Pty;
 use plan::{host_id, new_userns, PlanFds};
 use state::{proc_stat, StateFile};
@@ -197,7 +197,38 @@ impl Runtime {
                 }
             },
         };
-        let res = self.make_in(id, config, opts, fifo, &dir, &mut made);
+        // v1: the cgroup dirs (one per hierarchy), limits and device rules
+        // are made on another thread while the plan is built, the child is
+        // cloned and it mounts its rootfs; the spawn joins it to attach
+        let late = config.cgroup.enabled && !cgroup_before_clone();
+        let res = std::thread::scope(|sc| {
+            let pending = late.then(|| {
+                let path = config.cgroup.resolve(id);
+                std::sync::Mutex::new(Some(sc.spawn(move || make_cgroup(&path, config))))
+            });
+            let take = || -> Result<Cgroup> {
+                let handle = pending
+                    .as_ref()
+                    .and_then(|p| p.lock().expect("pending cgroup").take())
+                    .ok_or_else(|| Error::new(ErrorKind::Io, "the cgroup was taken already"))?;
+                handle
+                    .join()
+                    .map_err(|_| Error::new(ErrorKind::Io, "the cgroup thread panicked"))?
+            };
+            let start = Start {
+                opts,
+                fifo,
+                late: late.then_some(&take as LateCgroup),
+            };
+            let res = self.make_in(id, config, start, &dir, &mut made);
+            if res.is_err() {
+                // made but never handed to the child: undo it here
+                if let Ok(cg) = take() {
+                    let _ = cg.remove();
+                }
+            }
+            res
+        });
         if res.is_err() {
             if let Some(cg) = &made.cgroup {
                 let _ = cg.remove();
@@ -215,15 +246,14 @@ impl Runtime {
         &self,
         id: &str,
         config: &Config,
-        opts: CreateOptions,
-        fifo: bool,
+        start: Start<'_>,
         dir: &Path,
         made: &mut Made,
     ) -> Result<Container> {
+        let Start { opts, fifo, late } = start;
         // v2: the cgroup must exist before clone (CLONE_INTO_CGROUP); v1:
-        // the parent makes it while the child sets up its rootfs
-        let early = HostFeatures::get().cgroup_mode == crate::features::CgroupMode::Unified;
-        let cgroup = if config.cgroup.enabled && early {
+        // another thread makes it meanwhile (made.late)
+        let cgroup = if config.cgroup.enabled && cgroup_before_clone() {
             let cg = Cgroup::create(&config.cgroup.resolve(id))?;
             made.cgroup = Some(cg.clone());
             control::prepare_cgroup(&cg, config)?;
@@ -266,16 +296,13 @@ impl Runtime {
         if let Some(r) = plan.rootfs.as_mut() {
             crate::rootfs::add_device_nodes(r, &nodes)?;
         }
-        let late_cgroup = (config.cgroup.enabled && !early).then(|| config.cgroup.resolve(id));
-        let prepare = |cg: &Cgroup| control::prepare_cgroup(cg, config);
-        plan.wait_cgroup = late_cgroup.is_some();
+        plan.wait_cgroup = late.is_some();
         let mut rlimits = Vec::new();
         for r in &config.process.rlimits {
             rlimits.push((r.resource_id()?, r.soft, r.hard));
         }
         let host = HostSetup {
-            late_cgroup,
-            prepare_cgroup: Some(&prepare),
+            late_cgroup: late,
             uid_map: new_userns(config)
                 .then(|| config.uid_map.as_ref().map(|m| m.proc_format()))
                 .flatten(),
@@ -320,6 +347,32 @@ impl Runtime {
         }
         Ok(ct)
     }
+}
+
+/// Whether the container's cgroup must exist before clone: on v2 the init
+/// is cloned straight into it (`CLONE_INTO_CGROUP`).
+fn cgroup_before_clone() -> bool {
+    HostFeatures::get().cgroup_mode == crate::features::CgroupMode::Unified
+}
+
+/// Create a cgroup and set its limits and device rules (removed again if
+/// that fails).
+fn make_cgroup(path: &str, config: &Config) -> Result<Cgroup> {
+    let cg = Cgroup::create(path)?;
+    if let Err(e) = control::prepare_cgroup(&cg, config) {
+        let _ = cg.remove();
+        return Err(e);
+    }
+    Ok(cg)
+}
+
+/// The inputs of one start besides the config.
+struct Start<'a> {
+    opts: CreateOptions,
+    /// Hold the init at an exec fifo (create) or not (run).
+    fifo: bool,
+    /// The cgroup another thread is making (v1), to wait for.
+    late: Option<LateCgroup<'a>>,
 }
 
 /// What a start has made on the host so far, for undoing a failed one.

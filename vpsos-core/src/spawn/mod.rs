@@ -36,10 +36,11 @@ use plan::{ptr_array, ChildPlan, Role};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use sync::{Msg, MSG_ERROR, MSG_GO, MSG_NEED_MAPS, MSG_PID, MSG_READY};
 
-/// Host-side setup the parent does between clone and releasing the child.
-/// Sets limits and device rules on a fresh cgroup.
-pub(crate) type PrepareCgroup<'a> = &'a dyn Fn(&Cgroup) -> Result<()>;
+/// Waits for a cgroup another thread is making (with its limits and device
+/// rules set) and returns it.
+pub(crate) type LateCgroup<'a> = &'a (dyn Fn() -> Result<Cgroup> + Sync);
 
+/// Host-side setup the parent does between clone and releasing the child.
 #[derive(Default)]
 pub(crate) struct HostSetup<'a> {
     /// `/proc/<pid>/uid_map` content.
@@ -48,11 +49,10 @@ pub(crate) struct HostSetup<'a> {
     pub gid_map: Option<String>,
     /// The cgroup to put the child in before it goes on.
     pub cgroup: Option<&'a Cgroup>,
-    /// A cgroup (path) to create and join while the child sets up its
-    /// rootfs (v1 hosts: nothing needs it earlier); plan.wait_cgroup.
-    pub late_cgroup: Option<String>,
-    /// Limits and device rules for the late cgroup, before the child joins.
-    pub prepare_cgroup: Option<PrepareCgroup<'a>>,
+    /// A cgroup made on another thread while the start goes on (v1 hosts:
+    /// nothing needs it before the child's rootfs is up); joined, then the
+    /// child is moved in; plan.wait_cgroup.
+    pub late_cgroup: Option<LateCgroup<'a>>,
     /// (resource, soft, hard)
     pub rlimits: Vec<(i32, u64, u64)>,
     pub oom_score_adj: Option<i32>,
@@ -143,13 +143,9 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup) -> Result<Spawned> {
             let (ipid, ifd) = intermediate.as_ref().expect("just set");
             let _ = wait_exit(*ipid, ifd);
         }
-        if let Some(path) = &host.late_cgroup {
-            // made while the child mounts its rootfs: off the critical path
-            let cg = Cgroup::create(path)?;
+        if let Some(get) = host.late_cgroup {
+            let cg = get()?;
             late = Some(cg.clone());
-            if let Some(f) = host.prepare_cgroup {
-                f(&cg)?;
-            }
             cg.attach(pid)?;
             send(&ours, sync::MSG_CGROUP, plan)?;
         }

@@ -29,6 +29,15 @@ pub(crate) unsafe fn ensure(root: c_int, rel: &CStr, is_file: bool) -> Result<c_
         let fd = libc::fcntl(root, libc::F_DUPFD_CLOEXEC, 0);
         return if fd < 0 { Err(errno()) } else { Ok(fd) };
     }
+    // the common case: everything exists; one resolution, no walk
+    let whole = libc::O_PATH | if is_file { 0 } else { libc::O_DIRECTORY };
+    let fd = open_in_root(root, rel.as_ptr(), whole);
+    if fd >= 0 {
+        return Ok(fd);
+    }
+    if errno() != libc::ENOENT {
+        return Err(errno());
+    }
     buf[..bytes.len()].copy_from_slice(bytes);
     let n = bytes.len();
     let mut parent: c_int = -1;
