@@ -37,6 +37,7 @@ impl Cgroup {
             self.write("devices", "devices.deny", "a", what)?;
             current.clear();
         }
+        let mut deny = Vec::new();
         for e in &current {
             let mut keep = DeviceAccess::default();
             for r in rules
@@ -53,16 +54,18 @@ impl Cgroup {
                 mknod: e.access.mknod && !keep.mknod,
             };
             if !drop.is_empty() {
-                let line = DeviceRule {
-                    access: drop,
-                    ..e.clone()
-                };
-                self.write("devices", "devices.deny", &line.to_string(), what)?;
+                deny.push(
+                    DeviceRule {
+                        access: drop,
+                        ..e.clone()
+                    }
+                    .to_string(),
+                );
             }
         }
-        for r in rules {
-            self.write("devices", "devices.allow", &r.to_string(), what)?;
-        }
+        self.write_each("devices", "devices.deny", &deny, what)?;
+        let allow: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
+        self.write_each("devices", "devices.allow", &allow, what)?;
         Ok(())
     }
 

@@ -239,6 +239,35 @@ impl Cgroup {
         })
     }
 
+    /// Write each of `values` to `file` of `controller` with its own
+    /// write(2) through one open (files that take one entry per write,
+    /// like `devices.allow`); `what` names the setting in errors.
+    pub(crate) fn write_each(
+        &self,
+        controller: &str,
+        file: &str,
+        values: &[String],
+        what: &str,
+    ) -> Result<()> {
+        use std::io::Write;
+        if values.is_empty() {
+            return Ok(());
+        }
+        let dir = self.need(controller, what)?;
+        let p = dir.join(file);
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .open(&p)
+            .map_err(|e| io_error(e, &p, "opening"))?;
+        for v in values {
+            f.write_all(v.as_bytes()).map_err(|e| {
+                io_error(e, &p, &format!("writing {v:?} to"))
+                    .context(format!("applying {what} to cgroup {}", self.path))
+            })?;
+        }
+        Ok(())
+    }
+
     /// On a pure v2 host, an fd of the directory for `CLONE_INTO_CGROUP`.
     pub(crate) fn v2_fd(&self) -> Result<Option<OwnedFd>> {
         if HostFeatures::get().cgroup_mode != CgroupMode::Unified {
