@@ -2,8 +2,11 @@
 # Side-by-side start latency: vpsos (in-process, through the library) against
 # Debian's crun and runc on the same busybox rootfs, and the kernel floor
 # `unshare -U -r -p -m -n -i -u --fork /bin/true`, all in one run.
-# Workload: /bin/true with user, pid, mount, net, uts, ipc and cgroup
-# namespaces, pivot_root and its own cgroup. Run as root.
+# Workload (issue 1): /bin/true with user, pid, mount, net, uts, ipc and
+# cgroup namespaces, pivot_root and its own cgroup. A second row, "system",
+# adds the container's cgroup mounted at /sys/fs/cgroup (a distribution's
+# init needs it; vpsos mounts it by default) for vpsos, crun and runc alike.
+# Run as root.
 # Usage: benches/peers.sh [RUNS]   (default 200)
 # Last line: vpsos/crun=<ratio> vpsos/floor=<ratio>
 set -euo pipefail
@@ -53,27 +56,44 @@ cat >"$WORK/bundle/config.json" <<JSON
 }
 JSON
 
+# the "system" bundle: the same plus the container's cgroupfs
+mkdir -p "$WORK/bundle-system"
+jq '.mounts += [{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                 "options": ["nosuid","noexec","nodev","relatime","ro"]}]' \
+  "$WORK/bundle/config.json" >"$WORK/bundle-system/config.json"
+
 median_ms() { jq '.results[0].median * 1000' "$1"; }
 HF=(hyperfine -N --style none --warmup 10 --runs "$RUNS")
 
-echo "== vpsos (in-process)"
-V=$("$BENCH" "$RUNS" "$ROOTFS" | tail -1 | sed -n 's/.*vpsos_median_ms=\([0-9.]*\).*/\1/p')
-echo "== crun $(crun --version | head -1 | awk '{print $3}') (private mount namespace without the cgroup2 at /sys/fs/cgroup/unified)"
-# crun refuses the hybrid layout; hide the empty cgroup2 from it
-unshare -m --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; \
-  ${HF[*]} --export-json $WORK/crun.json 'crun run -b $WORK/bundle bench-crun'" >/dev/null
-C=$(median_ms "$WORK/crun.json")
-echo "== runc $(runc --version | head -1 | awk '{print $3}')"
+run_crun() { # bundle json
+  unshare -m --propagation private sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; \
+    ${HF[*]} --export-json $2 'crun run -b $1 bench-crun'" >/dev/null
+}
+vpsos() { "$BENCH" "$RUNS" "$ROOTFS" "$1" | tail -1 | sed -n 's/.*vpsos_median_ms=\([0-9.]*\).*/\1/p'; }
+CRUN_V=$(crun --version | head -1 | awk '{print $3}')
+RUNC_V=$(runc --version | head -1 | awk '{print $3}')
+# crun refuses the hybrid layout: it runs in a private mount namespace
+# without the (empty) cgroup2 at /sys/fs/cgroup/unified
+echo "== bare: vpsos, crun $CRUN_V, runc $RUNC_V"
+V=$(vpsos bare)
+run_crun "$WORK/bundle" "$WORK/crun.json"; C=$(median_ms "$WORK/crun.json")
 "${HF[@]}" --export-json "$WORK/runc.json" "runc run -b $WORK/bundle bench-runc" >/dev/null 2>&1 \
   && R=$(median_ms "$WORK/runc.json") || R=""
+echo "== system: vpsos, crun, runc"
+VS=$(vpsos system)
+run_crun "$WORK/bundle-system" "$WORK/crun-s.json"; CS=$(median_ms "$WORK/crun-s.json")
+"${HF[@]}" --export-json "$WORK/runc-s.json" "runc run -b $WORK/bundle-system bench-runc" >/dev/null 2>&1 \
+  && RS=$(median_ms "$WORK/runc-s.json") || RS=""
 echo "== kernel floor"
 "${HF[@]}" --export-json "$WORK/floor.json" "unshare -U -r -p -m -n -i -u --fork /bin/true" >/dev/null
 F=$(median_ms "$WORK/floor.json")
 for d in /sys/fs/cgroup/*/peers-bench; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
 
-printf '\n| runtime | median start→exit (ms) |\n|---|---|\n'
-printf '| vpsos (library, in-process) | %.2f |\n' "$V"
-printf '| crun | %.2f |\n' "$C"
-[ -n "$R" ] && printf '| runc | %.2f |\n' "$R" || echo "| runc | failed on this host |"
-printf '| unshare floor | %.2f |\n\n' "$F"
+ms() { [ -n "$1" ] && printf '%.2f' "$1" || printf 'failed'; }
+printf '\n| runtime | bare (ms) | system (ms) |\n|---|---|---|\n'
+printf '| vpsos (library, in-process) | %s | %s |\n' "$(ms "$V")" "$(ms "$VS")"
+printf '| crun %s | %s | %s |\n' "$CRUN_V" "$(ms "$C")" "$(ms "$CS")"
+printf '| runc %s | %s | %s |\n' "$RUNC_V" "$(ms "$R")" "$(ms "$RS")"
+printf '| unshare floor | %s | |\n\n' "$(ms "$F")"
+awk -v v="$VS" -v c="$CS" -v f="$F" 'BEGIN { printf "system: vpsos/crun=%.2f vpsos/floor=%.2f\n", v/c, v/f }'
 awk -v v="$V" -v c="$C" -v f="$F" 'BEGIN { printf "vpsos/crun=%.2f vpsos/floor=%.2f\n", v/c, v/f }'

@@ -2,10 +2,13 @@
 //! net, uts, ipc and cgroup namespaces, pivot_root and its own cgroup (as
 //! crun and runc make one), driven in-process through the library.
 //!
-//! `cargo bench --bench start_latency -- [RUNS] [ROOTFS]` (as root) prints
-//! the median and p95, and a last line `vpsos_median_ms=<m> vpsos_p95_ms=<p>`
-//! that `benches/peers.sh` reads. Each run is create + start + wait +
-//! delete, the same work `crun run` does.
+//! `cargo bench --bench start_latency -- [RUNS] [ROOTFS] [bare|system]` (as
+//! root) prints the median and p95, and a last line
+//! `vpsos_median_ms=<m> vpsos_p95_ms=<p>` that `benches/peers.sh` reads.
+//! Each run is create + start + wait + delete, the same work `crun run`
+//! does. `bare` (default) is issue 1's workload; `system` adds what a
+//! distribution's init gets by default: the container's cgroup mounted at
+//! /sys/fs/cgroup (on a v1 host a tmpfs and one mount per hierarchy).
 use std::time::{Duration, Instant};
 use vpsos::{
     busybox, CgroupPlacement, Config, CreateOptions, IdMap, NamespaceKind, Process, Runtime, Stdio,
@@ -14,16 +17,19 @@ use vpsos::{
 fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let runs: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
-    let rootfs = match args.next() {
+    let rootfs = match args.next().filter(|a| a != "-") {
         Some(r) => r.into(),
         None => busybox::build_rootfs("/var/tmp/vpsos-bench/rootfs", 400_000, 400_000)
             .expect("building busybox rootfs"),
     };
+    let system = args.next().as_deref() == Some("system");
+    let mut placement = CgroupPlacement::at("vpsos-bench/{id}");
+    placement.mount = system;
     let cfg = Config::builder(&rootfs)
         .id_maps(IdMap::single(0, 400_000, 65536))
         .namespace(NamespaceKind::Time, None)
         .hostname("bench")
-        .cgroup(CgroupPlacement::at("vpsos-bench/{id}"))
+        .cgroup(placement)
         .init(Process::new(["/bin/true"]))
         .build()
         .expect("bench config");
@@ -52,6 +58,7 @@ fn main() {
     for h in vpsos::cgroup::hierarchies() {
         let _ = std::fs::remove_dir(h.mountpoint.join("vpsos-bench"));
     }
-    println!("vpsos in-process: {runs} runs, median {median:.3} ms, p95 {p95:.3} ms");
+    let workload = if system { "system" } else { "bare" };
+    println!("vpsos in-process ({workload}): {runs} runs, median {median:.3} ms, p95 {p95:.3} ms");
     println!("vpsos_median_ms={median:.3} vpsos_p95_ms={p95:.3}");
 }

@@ -372,3 +372,17 @@ fn nested_layout_cgroup_namespace_and_delegation() {
     vpsos::Cgroup::open(&top).remove().unwrap();
     assert!(!Path::new(STATE_ROOT).join(&id).exists());
 }
+
+#[test]
+fn the_cgroupfs_mount_can_be_left_out() {
+    require_root!();
+    let count = "grep -c ' /sys/fs/cgroup' /proc/self/mountinfo; true";
+    let (st, out) = run_sh(config(), count);
+    assert!(st.success());
+    assert!(out.trim().parse::<u32>().unwrap() >= 1, "{out}");
+    let mut placement = CgroupPlacement::at(format!("{CGROUP_PARENT}/{{id}}"));
+    placement.mount = false;
+    let (st, out) = run_sh(config().cgroup(placement), count);
+    assert!(st.success());
+    assert_eq!(out.trim(), "0", "{out}");
+}

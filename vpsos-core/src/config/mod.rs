@@ -96,6 +96,10 @@ pub struct CgroupPlacement {
     /// `notify_on_release`) owned by the container's root, and the
     /// container's cgroupfs mounted read-write. Limit files stay the host's.
     pub delegate: bool,
+    /// With a cgroup namespace and the default mounts, mount the
+    /// container's view of its cgroup at /sys/fs/cgroup (a distribution's
+    /// init needs it; a single application may not).
+    pub mount: bool,
 }
 
 impl Default for CgroupPlacement {
@@ -104,6 +108,7 @@ impl Default for CgroupPlacement {
             enabled: true,
             path: "vpsos/{id}".into(),
             delegate: false,
+            mount: true,
         }
     }
 }

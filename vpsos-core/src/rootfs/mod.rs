@@ -157,7 +157,11 @@ pub(crate) fn plan(config: &Config, console: Option<&CStr>) -> Result<RootfsPlan
     for (i, m) in config.mounts.iter().enumerate() {
         p.mounts.push(user_mount(i, m)?);
     }
-    if config.default_mounts && config.cgroup.enabled && ns.is_new(NamespaceKind::Cgroup) {
+    if config.default_mounts
+        && config.cgroup.enabled
+        && config.cgroup.mount
+        && ns.is_new(NamespaceKind::Cgroup)
+    {
         p.cgroup_mounts = cgroup_mounts(config.cgroup.delegate, sys_is_bind);
     }
     for (i, m) in config.masked_paths.iter().enumerate() {
