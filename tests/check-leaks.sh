@@ -23,6 +23,8 @@ for d in /dev/.vpsos/*; do
   [ -e "$d" ] && [[ $(basename "$d") =~ ^[a-z]+-[0-9]+-[0-9]+\.[0-9a-f]{8}$ ]] && say "device nodes $d"
 done
 grep -q vpsos-tests /proc/self/mountinfo && say "mounts of /var/tmp/vpsos-tests"
+# test bridges (vptbr…) and host ends of test interfaces (vpst…)
+for l in /sys/class/net/vpt*; do [ -e "$l" ] && say "link ${l##*/}"; done
 if [ $fail = 0 ]; then
   for h in /sys/fs/cgroup /sys/fs/cgroup/*; do [ -d "$h/vpsos-test" ] && rmdir "$h/vpsos-test" 2>/dev/null; done
   rm -rf /run/vpsos-test /var/tmp/vpsos-tests

@@ -72,6 +72,8 @@ pub enum Stage {
     MaskPaths,
     /// Setting hostname or domain name.
     Hostname,
+    /// Bringing up the loopback interface.
+    Loopback,
     /// Waiting for the start signal on the exec fifo.
     ExecFifo,
     /// Switching to the configured uid/gid/groups.
@@ -89,7 +91,7 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub(crate) const ALL: [Stage; 20] = [
+    pub(crate) const ALL: [Stage; 21] = [
         Stage::Sync,
         Stage::JoinNamespace,
         Stage::Unshare,
@@ -103,6 +105,7 @@ impl Stage {
         Stage::PivotRoot,
         Stage::MaskPaths,
         Stage::Hostname,
+        Stage::Loopback,
         Stage::ExecFifo,
         Stage::SetUser,
         Stage::Capabilities,
@@ -135,6 +138,7 @@ impl Stage {
             Stage::PivotRoot => "pivot_root",
             Stage::MaskPaths => "masked/read-only paths",
             Stage::Hostname => "sethostname",
+            Stage::Loopback => "loopback up",
             Stage::ExecFifo => "exec fifo",
             Stage::SetUser => "setuid/setgid",
             Stage::Capabilities => "capabilities",

@@ -26,6 +26,7 @@ pub mod container;
 mod error;
 mod features;
 pub mod idmap;
+pub mod net;
 mod rootfs;
 pub mod security;
 mod spawn;

@@ -8,6 +8,7 @@
 mod devices;
 mod mount;
 mod namespaces;
+mod network;
 mod process;
 mod resources;
 pub(crate) mod validate;
@@ -20,6 +21,7 @@ pub use resources::{
 pub use caps::Capability;
 pub use mount::{Mount, MountKind};
 pub use namespaces::{NamespaceKind, NamespaceMode, Namespaces, TimeOffsets, CLONE_NEWTIME};
+pub use network::{Interface, InterfaceKind};
 pub use process::{Capabilities, Process, Rlimit, User, SYSTEM_CONTAINER_DROPPED};
 
 use crate::error::{Error, Result};
@@ -211,6 +213,10 @@ pub struct Config {
     /// AppArmor: by default, confined where the host has it.
     #[serde(default)]
     pub apparmor: crate::security::apparmor::AppArmor,
+    /// Network interfaces, set up before the init runs (a new network
+    /// namespace's loopback is always brought up).
+    #[serde(default)]
+    pub interfaces: Vec<Interface>,
 }
 
 fn yes() -> bool {
@@ -277,6 +283,7 @@ impl Config {
                 halt_signal: HaltSignal::default(),
                 seccomp: default_seccomp(),
                 apparmor: Default::default(),
+                interfaces: vec![],
             },
         }
     }
@@ -397,6 +404,21 @@ impl ConfigBuilder {
     /// ```
     pub fn seccomp(mut self, profile: Option<crate::security::seccomp::Profile>) -> Self {
         self.config.seccomp = profile;
+        self
+    }
+
+    /// Add a network interface.
+    ///
+    /// ```
+    /// use vpsos_core::config::Interface;
+    /// let cfg = vpsos_core::Config::builder("/srv/ct")
+    ///     .interface(Interface::bridged("eth0", "br0").address("10.0.0.2/24".parse()?))
+    ///     .build_unchecked();
+    /// assert_eq!(cfg.interfaces[0].name, "eth0");
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
+    pub fn interface(mut self, i: Interface) -> Self {
+        self.config.interfaces.push(i);
         self
     }
 

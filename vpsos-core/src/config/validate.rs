@@ -12,6 +12,19 @@ pub(super) fn config(c: &Config) -> Result<()> {
         p.validate()?;
     }
     c.apparmor.validate()?;
+    for (i, iface) in c.interfaces.iter().enumerate() {
+        let at = format!("interfaces[{i}]");
+        iface.validate(&at)?;
+        if !c.namespaces.is_new(NamespaceKind::Network) {
+            return Err(Error::invalid(
+                at,
+                "interfaces need a new network namespace",
+            ));
+        }
+        if c.interfaces[..i].iter().any(|o| o.name == iface.name) {
+            return Err(Error::invalid(format!("{at}.name"), "used twice"));
+        }
+    }
     for (field, name) in [("hostname", &c.hostname), ("domainname", &c.domainname)] {
         if let Some(name) = name {
             if !c.namespaces.is_new(NamespaceKind::Uts) {

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 pub(crate) const NODE_ROOT: &str = "/dev/.vpsos";
 
 /// FNV-1a: a stable short name from a path.
-fn fnv(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
     })

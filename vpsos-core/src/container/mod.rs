@@ -10,6 +10,7 @@ mod console;
 mod control;
 mod devnodes;
 mod exec;
+mod network;
 mod plan;
 mod state;
 
@@ -329,6 +330,7 @@ impl Runtime {
             cgroup: cgroup.as_ref().map(|c| c.path().to_string()),
             config: config.clone(),
             apparmor: made.apparmor.clone(),
+            host_links: vec![],
         };
         let mut ct = Container {
             dir: dir.to_path_buf(),
@@ -341,7 +343,7 @@ impl Runtime {
             cgroup,
             seccomp_listener: spawned.listener,
         };
-        if let Err(e) = ct.state.write(dir) {
+        if let Err(e) = ct.setup_interfaces().and_then(|_| ct.state.write(dir)) {
             ct.destroy();
             return Err(e);
         }
@@ -720,6 +722,8 @@ impl Container {
                 .ctx(|| format!("deleting container {}", self.state.id))?;
         }
         devnodes::remove_all(&devnodes::node_dir(&self.dir))?;
+        network::remove_host_links(&self.state.host_links)
+            .map_err(|e| e.context(format!("deleting container {}", self.state.id)))?;
         if let Some(a) = &self.state.apparmor {
             crate::security::apparmor::unload(a)
                 .map_err(|e| e.context(format!("deleting container {}", self.state.id)))?;

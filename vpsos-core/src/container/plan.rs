@@ -53,6 +53,7 @@ pub(crate) fn namespaces(config: &Config, plan: &mut ChildPlan, fds: &mut PlanFd
             } => Some((monotonic, boottime)),
         });
     }
+    plan.lo_up = config.namespaces.is_new(NamespaceKind::Network);
     plan.hostname = config
         .hostname
         .as_deref()
@@ -219,6 +220,7 @@ pub(crate) fn init_plan(
         time: TimePlan::None,
         hostname: None,
         domainname: None,
+        lo_up: false,
         rootfs: Some(rootfs::plan(
             config,
             console.map(|c| c.slave_path.as_c_str()),
@@ -260,6 +262,7 @@ pub(crate) fn exec_plan(
         time: TimePlan::None,
         hostname: None,
         domainname: None,
+        lo_up: false,
         rootfs: None,
         process: process(p, config, stdio, extra, tty, fds)?,
         fifo_fd: -1,

@@ -57,6 +57,9 @@ pub(crate) struct StateFile {
     /// The AppArmor profile and namespace loaded for it, or why not.
     #[serde(default)]
     pub apparmor: Option<crate::security::apparmor::Applied>,
+    /// Host ends of its interfaces.
+    #[serde(default)]
+    pub host_links: Vec<String>,
 }
 
 impl StateFile {

@@ -126,6 +126,9 @@ pub(crate) unsafe fn run(
             1,
         );
     }
+    if p.lo_up {
+        loopback_up(sync_fd);
+    }
     if let Some(r) = &p.rootfs {
         rootfs_child::setup(sync_fd, r);
     }
@@ -167,6 +170,29 @@ fn check_send(sync_fd: c_int, m: Msg) {
         // SAFETY: _exit never returns.
         unsafe { libc::_exit(1) }
     }
+}
+
+/// `ip link set lo up` with two ioctls.
+unsafe fn loopback_up(sync_fd: c_int) {
+    let s = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
+    check(sync_fd, s as _, Stage::Loopback, 0);
+    let mut ifr: libc::ifreq = std::mem::zeroed();
+    ifr.ifr_name[0] = b'l' as libc::c_char;
+    ifr.ifr_name[1] = b'o' as libc::c_char;
+    check(
+        sync_fd,
+        libc::ioctl(s, libc::SIOCGIFFLAGS, &mut ifr) as _,
+        Stage::Loopback,
+        1,
+    );
+    ifr.ifr_ifru.ifru_flags |= libc::IFF_UP as libc::c_short;
+    check(
+        sync_fd,
+        libc::ioctl(s, libc::SIOCSIFFLAGS, &ifr) as _,
+        Stage::Loopback,
+        2,
+    );
+    libc::close(s);
 }
 
 /// Unshare a time namespace, set its offsets, and move into it.

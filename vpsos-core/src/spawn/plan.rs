@@ -139,6 +139,8 @@ pub(crate) struct ChildPlan {
     pub time: TimePlan,
     pub hostname: Option<CString>,
     pub domainname: Option<CString>,
+    /// Bring `lo` up (a new network namespace).
+    pub lo_up: bool,
     pub rootfs: Option<RootfsPlan>,
     pub process: ProcessPlan,
     /// O_PATH fd of the exec fifo; -1: wait for MSG_START on the socket.

@@ -1,0 +1,284 @@
+//! Networking over netlink on real containers. Traffic flows only between
+//! namespaces the tests create: containers on a test bridge that has no
+//! address of the host's. Every test removes its bridge; the host ends of
+//! test interfaces are named `vpst…` and the leak checker looks for them.
+//! Run as root.
+
+mod common;
+
+use common::*;
+use std::sync::atomic::{AtomicU32, Ordering};
+use vpsos::config::Interface;
+use vpsos::net::Netlink;
+use vpsos::{Container, CreateOptions, ErrorKind, ExitStatus, Process};
+
+/// A test bridge, deleted when dropped.
+struct Bridge {
+    name: String,
+}
+
+impl Bridge {
+    fn new() -> Bridge {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "vptbr{}{}",
+            std::process::id() % 10000,
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let nl = Netlink::open().unwrap();
+        nl.add_bridge(&name).unwrap();
+        nl.set_up(nl.index(&name).unwrap(), true).unwrap();
+        Bridge { name }
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = Netlink::open().and_then(|nl| nl.delete_named(&self.name));
+    }
+}
+
+/// A host-end name the leak checker recognises.
+fn host_end() -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "vpst{}x{}",
+        std::process::id() % 100000,
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A /24 of 10.213.0.0/16 for this test binary and `n`.
+fn subnet(n: u32) -> String {
+    format!("10.{}.{}", 200 + std::process::id() % 50, n % 250)
+}
+
+fn iface(name: &str, br: &Bridge, addr: &str) -> Interface {
+    let mut i = Interface::bridged(name, &br.name).address(addr.parse().unwrap());
+    i.host_name = Some(host_end());
+    i
+}
+
+fn sleeper_with(name: &str, ifaces: Vec<Interface>) -> (String, Container) {
+    let mut b = config().init(Process::new(["/bin/sleep", "1000"]));
+    for i in ifaces {
+        b = b.interface(i);
+    }
+    let id = id(name);
+    let ct = runtime()
+        .run(&id, &b.build().unwrap(), CreateOptions::default())
+        .unwrap();
+    (id, ct)
+}
+
+fn host_has(link: &str) -> bool {
+    Netlink::open().unwrap().link(link).is_ok()
+}
+
+fn finish(id: &str, ct: Container) {
+    let ends = ct.host_interfaces().to_vec();
+    ct.delete_force().unwrap();
+    for e in ends {
+        assert!(!host_has(&e), "host end {e} left behind");
+    }
+    assert_no_leaks(id, rootfs());
+}
+
+#[test]
+fn netlink_layer_in_a_private_namespace() {
+    require_root!();
+    std::thread::spawn(|| {
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+        let nl = Netlink::open().unwrap();
+        nl.set_up(nl.index("lo").unwrap(), true).unwrap();
+        // (a veth: this host's kernel has no dummy driver)
+        nl.add_veth("vt0", "vt0p", None).unwrap();
+        let i = nl.index("vt0").unwrap();
+        nl.set_mtu(i, 1400).unwrap();
+        nl.set_mac(i, vpsos::net::parse_mac("02:00:00:aa:bb:cc").unwrap())
+            .unwrap();
+        nl.set_up(i, true).unwrap();
+        nl.add_address(i, "10.66.0.1/24".parse().unwrap(), "vt0")
+            .unwrap();
+        nl.add_address(i, "fd00:66::1/64".parse().unwrap(), "vt0")
+            .unwrap();
+        nl.add_route(
+            Some("10.77.0.0/16".parse().unwrap()),
+            Some("10.66.0.2".parse().unwrap()),
+            Some(i),
+            "route",
+        )
+        .unwrap();
+        let l = nl.link("vt0").unwrap();
+        assert_eq!((l.mtu, l.up, l.kind.as_deref()), (1400, true, Some("veth")));
+        assert_eq!(l.mac, Some([2, 0, 0, 0xaa, 0xbb, 0xcc]));
+        // errors carry the errno and what was asked
+        let e = nl
+            .add_address(i, "10.66.0.1/24".parse().unwrap(), "vt0")
+            .unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EEXIST));
+        assert!(e.to_string().contains("adding 10.66.0.1/24 to vt0"), "{e}");
+        assert_eq!(nl.link("nope0").unwrap_err().kind(), ErrorKind::NotFound);
+        // a bridge with a port, renamed while down
+        nl.add_bridge("vtbr").unwrap();
+        nl.add_veth("vta", "vtb", None).unwrap();
+        let (br, a) = (nl.index("vtbr").unwrap(), nl.index("vta").unwrap());
+        nl.set_master(a, br).unwrap();
+        assert_eq!(nl.link("vta").unwrap().master, Some(br));
+        nl.set_name(a, "vtc").unwrap();
+        assert!(nl.link("vtc").is_ok());
+        nl.delete(a).unwrap();
+        assert!(nl.link("vtb").is_err(), "a veth takes its peer along");
+        let names: Vec<String> = nl.links().unwrap().into_iter().map(|l| l.name).collect();
+        assert!(
+            names.contains(&"vt0".to_string()) && names.contains(&"lo".to_string()),
+            "{names:?}"
+        );
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn loopback_is_up_in_a_new_network_namespace() {
+    require_root!();
+    let (st, out) = run_sh(
+        config(),
+        "ip link show lo | head -1; ping -c 1 -W 2 127.0.0.1 >/dev/null && echo pong",
+    );
+    assert!(st.success(), "{out}");
+    assert!(out.contains("UP"), "{out}");
+    assert!(out.contains("pong"), "{out}");
+}
+
+#[test]
+fn bridged_containers_ping_and_move_10_mb() {
+    require_root!();
+    let br = Bridge::new();
+    let net = subnet(1);
+    let a_addr = format!("{net}.2");
+    let (ida, a) = sleeper_with("neta", vec![iface("eth0", &br, &format!("{a_addr}/24"))]);
+    let (idb, b) = sleeper_with("netb", vec![iface("eth0", &br, &format!("{net}.3/24"))]);
+
+    let (st, out) = exec_sh(&b, &format!("ping -c 2 -W 2 {a_addr}"));
+    assert_eq!(st, ExitStatus::Exited(0), "{out}");
+
+    // a listener whose stdin stays open (busybox nc quits at its EOF)
+    let (_r, w) = pipe();
+    let mut server = a
+        .exec(
+            &sh("sleep 1000 | nc -l -p 5000 > /dev/shm/recv"),
+            capture(w),
+        )
+        .unwrap();
+    let (st, sent) = exec_sh(
+        &b,
+        &format!(
+            "dd if=/dev/urandom of=/dev/shm/data bs=1M count=10 2>/dev/null; \
+             md5sum < /dev/shm/data; \
+             for i in $(seq 50); do nc {a_addr} 5000 < /dev/shm/data && exit 0; sleep 0.1; done; exit 1"
+        ),
+    );
+    assert_eq!(st, ExitStatus::Exited(0), "{sent}");
+    let (_, got) = exec_sh(
+        &a,
+        "for i in $(seq 100); do [ \"$(stat -c %s /dev/shm/recv)\" = 10485760 ] && break; sleep 0.1; done; \
+         md5sum < /dev/shm/recv",
+    );
+    assert_eq!(
+        got.split_whitespace().next(),
+        sent.split_whitespace().next(),
+        "sent {sent} got {got}"
+    );
+    // the host end counted the bytes
+    let host_a = Netlink::open()
+        .unwrap()
+        .link(&a.host_interfaces()[0])
+        .unwrap();
+    assert!(host_a.tx_bytes >= 10 << 20, "{host_a:?}");
+
+    server.kill(libc::SIGKILL).unwrap();
+    let _ = server.wait();
+    finish(&ida, a);
+    finish(&idb, b);
+}
+
+#[test]
+fn interfaces_come_and_go_on_a_running_container() {
+    require_root!();
+    let br = Bridge::new();
+    let net = subnet(2);
+    let (ida, a) = sleeper_with("neta", vec![iface("eth0", &br, &format!("{net}.2/24"))]);
+    let (idc, mut c) = sleeper_with("netc", vec![]);
+    let (st, _) = exec_sh(&c, "ip link show eth1");
+    assert_ne!(st, ExitStatus::Exited(0));
+
+    c.add_interface(iface("eth1", &br, &format!("{net}.4/24")))
+        .unwrap();
+    let (st, out) = exec_sh(&c, &format!("ping -c 1 -W 2 {net}.2"));
+    assert_eq!(st, ExitStatus::Exited(0), "{out}");
+    let host = c.host_interfaces()[0].clone();
+    assert!(host_has(&host));
+    // another process sees it in the state
+    assert_eq!(runtime().load(&idc).unwrap().config().interfaces.len(), 1);
+    let e = c
+        .add_interface(iface("eth1", &br, &format!("{net}.5/24")))
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+
+    c.remove_interface("eth1").unwrap();
+    let (st, out) = exec_sh(&c, "ip link show eth1");
+    assert_ne!(st, ExitStatus::Exited(0), "{out}");
+    assert!(!host_has(&host), "host end still there");
+    assert_eq!(
+        c.remove_interface("eth1").unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
+    finish(&ida, a);
+    finish(&idc, c);
+}
+
+#[test]
+fn a_bad_interface_fails_the_start_and_leaves_nothing() {
+    require_root!();
+    let mut i =
+        Interface::bridged("eth0", "vpt-nobridge").address("10.250.1.2/24".parse().unwrap());
+    i.host_name = Some(host_end());
+    let host = i.host_name.clone().unwrap();
+    let cfg = config().interface(i).init(sh("true")).build().unwrap();
+    let id = id("netbad");
+    let e = runtime()
+        .run(&id, &cfg, CreateOptions::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+    assert!(e.to_string().contains("vpt-nobridge"), "{e}");
+    assert!(!host_has(&host));
+    assert_no_leaks(&id, rootfs());
+
+    // a duplicate address fails after the veth was made: it goes again
+    let br = Bridge::new();
+    let mut i = iface("eth0", &br, "10.250.2.2/24");
+    i.addresses.push("10.250.2.2/24".parse().unwrap());
+    let host = i.host_name.clone().unwrap();
+    let cfg = config().interface(i).init(sh("true")).build().unwrap();
+    let id = common::id("netdup");
+    let e = runtime()
+        .run(&id, &cfg, CreateOptions::default())
+        .unwrap_err();
+    assert_eq!(e.errno(), Some(libc::EEXIST), "{e}");
+    assert!(
+        e.to_string()
+            .contains("adding 10.250.2.2/24 to eth0 in container"),
+        "{e}"
+    );
+    assert!(!host_has(&host));
+    assert_no_leaks(&id, rootfs());
+
+    // validation names the field before anything is made
+    let e = config()
+        .namespace(vpsos::NamespaceKind::Network, None)
+        .interface(Interface::bridged("eth0", "br0"))
+        .build()
+        .unwrap_err();
+    assert_eq!(e.field(), Some("interfaces[0]"));
+}

@@ -1,0 +1,169 @@
+//! Network interfaces in the container description.
+
+use crate::error::{Error, Result};
+use crate::net::IpCidr;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+
+/// How an interface reaches the host.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "type")]
+pub enum InterfaceKind {
+    /// A veth whose host end is a port of the host bridge `bridge`.
+    Bridged {
+        /// The host bridge (it must exist).
+        bridge: String,
+    },
+}
+
+/// A network interface of the container.
+///
+/// ```
+/// use vpsos_core::config::Interface;
+/// let i = Interface::bridged("eth0", "br0")
+///     .address("10.0.0.2/24".parse()?)
+///     .gateway("10.0.0.1".parse().unwrap());
+/// assert_eq!(i.addresses.len(), 1);
+/// # Ok::<(), vpsos_core::Error>(())
+/// ```
+// no deny_unknown_fields: serde cannot combine it with the flattened kind
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Interface {
+    /// Its name inside the container (`eth0`).
+    pub name: String,
+    /// Bridged (routed and tap come with their own change).
+    #[serde(flatten)]
+    pub kind: InterfaceKind,
+    /// The host end's name; default `vps` + a hash of the container id +
+    /// the interface's position.
+    #[serde(default)]
+    pub host_name: Option<String>,
+    /// MAC address inside (`aa:bb:cc:dd:ee:ff`); default random.
+    #[serde(default)]
+    pub mac: Option<String>,
+    /// MTU of both ends.
+    #[serde(default)]
+    pub mtu: Option<u32>,
+    /// Static addresses inside; none leaves configuration (DHCP, ...) to
+    /// the distribution.
+    #[serde(default)]
+    pub addresses: Vec<IpCidr>,
+    /// IPv4 default gateway.
+    #[serde(default)]
+    pub gateway: Option<IpAddr>,
+    /// IPv6 default gateway.
+    #[serde(default)]
+    pub gateway6: Option<IpAddr>,
+}
+
+fn check_name(field: &str, n: &str) -> Result<()> {
+    if n.is_empty() || n.len() > 15 || n.contains(['/', ' ', '\0']) || n == "." || n == ".." {
+        return Err(Error::invalid(
+            field,
+            format!("{n:?}: 1 to 15 characters, no '/' or space"),
+        ));
+    }
+    Ok(())
+}
+
+impl Interface {
+    /// A veth named `name` inside, its host end on bridge `bridge`.
+    pub fn bridged(name: &str, bridge: &str) -> Interface {
+        Interface {
+            name: name.into(),
+            kind: InterfaceKind::Bridged {
+                bridge: bridge.into(),
+            },
+            host_name: None,
+            mac: None,
+            mtu: None,
+            addresses: vec![],
+            gateway: None,
+            gateway6: None,
+        }
+    }
+
+    /// Add a static address.
+    pub fn address(mut self, a: IpCidr) -> Interface {
+        self.addresses.push(a);
+        self
+    }
+
+    /// Set the IPv4 default gateway.
+    pub fn gateway(mut self, g: IpAddr) -> Interface {
+        self.gateway = Some(g);
+        self
+    }
+
+    /// Check names, MAC, MTU and gateways; `at` is the field prefix
+    /// (`interfaces[0]`).
+    pub fn validate(&self, at: &str) -> Result<()> {
+        check_name(&format!("{at}.name"), &self.name)?;
+        if let Some(h) = &self.host_name {
+            check_name(&format!("{at}.host_name"), h)?;
+        }
+        let InterfaceKind::Bridged { bridge } = &self.kind;
+        check_name(&format!("{at}.bridge"), bridge)?;
+        if let Some(m) = &self.mac {
+            crate::net::parse_mac(m).map_err(|_| {
+                Error::invalid(
+                    format!("{at}.mac"),
+                    format!("{m:?} is not aa:bb:cc:dd:ee:ff"),
+                )
+            })?;
+        }
+        if self.mtu.is_some_and(|m| !(68..=65535).contains(&m)) {
+            return Err(Error::invalid(format!("{at}.mtu"), "68 to 65535"));
+        }
+        if self.gateway.is_some_and(|g| !g.is_ipv4()) {
+            return Err(Error::invalid(
+                format!("{at}.gateway"),
+                "must be IPv4 (use gateway6)",
+            ));
+        }
+        if self.gateway6.is_some_and(|g| !g.is_ipv6()) {
+            return Err(Error::invalid(format!("{at}.gateway6"), "must be IPv6"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_form_and_validation() {
+        let j = r#"{"name": "eth0", "type": "bridged", "bridge": "br0",
+                    "addresses": ["10.0.0.2/24", "fd00::2/64"], "gateway": "10.0.0.1"}"#;
+        let i: Interface = serde_json::from_str(j).unwrap();
+        assert_eq!(
+            i.kind,
+            InterfaceKind::Bridged {
+                bridge: "br0".into()
+            }
+        );
+        assert_eq!(i.addresses[1].prefix, 64);
+        i.validate("interfaces[0]").unwrap();
+        let bad = Interface {
+            gateway: Some("fd00::1".parse().unwrap()),
+            ..i.clone()
+        };
+        assert_eq!(
+            bad.validate("interfaces[0]").unwrap_err().field(),
+            Some("interfaces[0].gateway")
+        );
+        let long = Interface::bridged("a-very-long-name0", "br0");
+        assert_eq!(
+            long.validate("interfaces[1]").unwrap_err().field(),
+            Some("interfaces[1].name")
+        );
+        assert!(serde_json::from_str::<Interface>(
+            r#"{"name": "eth0", "type": "bridged", "bridge": "b", "addresses": ["x"]}"#
+        )
+        .is_err());
+        // what the state file holds reads back
+        let j = serde_json::to_string(&i).unwrap();
+        assert_eq!(serde_json::from_str::<Interface>(&j).unwrap(), i);
+    }
+}

@@ -1,0 +1,167 @@
+//! A container's interfaces: made from the host over netlink after the
+//! init is cloned (it waits before exec), removed on delete, and added or
+//! removed live.
+
+use super::devnodes::fnv;
+use super::Container;
+use crate::config::{Interface, InterfaceKind};
+use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::net::{parse_mac, Netlink};
+use std::fs::File;
+use std::os::fd::AsFd;
+
+/// The host end's name: given, or `vps` + 8 hex digits of the container id
+/// + the interface's name hash (at most 15 characters).
+fn host_name(id: &str, iface: &Interface) -> String {
+    iface.host_name.clone().unwrap_or_else(|| {
+        let h = fnv(format!("{id}\0{}", iface.name).as_bytes());
+        format!("vps{:08x}{:x}", h as u32, (h >> 32) as u8 & 0xf)
+    })
+}
+
+/// Create `iface` for the container whose init is `pid`; returns the host
+/// end's name. On failure nothing of it is left.
+pub(crate) fn add(id: &str, pid: i32, iface: &Interface) -> Result<String> {
+    let place = format!("in container {id}");
+    let host = host_name(id, iface);
+    let ns = File::open(format!("/proc/{pid}/ns/net"))
+        .ctx(|| format!("opening the network namespace of container {id}"))?;
+    let nl = Netlink::open()?;
+    let InterfaceKind::Bridged { bridge } = &iface.kind;
+    let bridge_index = nl
+        .index(bridge)
+        .map_err(|e| e.context(format!("interface {} of container {id}", iface.name)))?;
+    nl.add_veth(&host, &iface.name, Some(ns.as_fd()))?;
+    let res = (|| -> Result<()> {
+        let hi = nl.index(&host)?;
+        if let Some(m) = iface.mtu {
+            nl.set_mtu(hi, m)?;
+        }
+        nl.set_master(hi, bridge_index)?;
+        nl.set_up(hi, true)?;
+        let inside = Netlink::in_netns(ns.as_fd(), &place)?;
+        let ci = inside.index(&iface.name)?;
+        if let Some(m) = &iface.mac {
+            inside.set_mac(ci, parse_mac(m)?)?;
+        }
+        if let Some(m) = iface.mtu {
+            inside.set_mtu(ci, m)?;
+        }
+        for a in &iface.addresses {
+            inside.add_address(ci, *a, &iface.name)?;
+        }
+        inside.set_up(ci, true)?;
+        for (gw, v) in [(iface.gateway, "IPv4"), (iface.gateway6, "IPv6")] {
+            if let Some(g) = gw {
+                inside.add_route(
+                    None,
+                    Some(g),
+                    Some(ci),
+                    &format!("adding the {v} default route via {g} on {}", iface.name),
+                )?;
+            }
+        }
+        Ok(())
+    })();
+    if let Err(e) = res {
+        let _ = nl.delete_named(&host);
+        return Err(e.context(format!(
+            "setting up interface {} of container {id}",
+            iface.name
+        )));
+    }
+    Ok(host)
+}
+
+/// Delete host links (each takes its container end along); missing ones
+/// (gone with the namespace) are fine.
+pub(crate) fn remove_host_links(names: &[String]) -> Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let nl = Netlink::open()?;
+    for n in names {
+        nl.delete_named(n)?;
+    }
+    Ok(())
+}
+
+impl Container {
+    /// Set up every configured interface (the init waits before exec).
+    pub(crate) fn setup_interfaces(&mut self) -> Result<()> {
+        for iface in self.state.config.interfaces.clone() {
+            let host = add(&self.state.id, self.state.pid, &iface)?;
+            self.state.host_links.push(host);
+        }
+        Ok(())
+    }
+
+    /// Add a network interface to the running container; it works at once.
+    ///
+    /// ```no_run
+    /// use vpsos_core::config::Interface;
+    /// # let mut ct = vpsos_core::Runtime::new().load("ct1")?;
+    /// ct.add_interface(Interface::bridged("eth1", "br0").address("10.0.1.2/24".parse()?))?;
+    /// ct.remove_interface("eth1")?;
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
+    pub fn add_interface(&mut self, iface: Interface) -> Result<()> {
+        let id = self.state.id.clone();
+        let n = self.state.config.interfaces.len();
+        iface.validate(&format!("interfaces[{n}]"))?;
+        if self
+            .state
+            .config
+            .interfaces
+            .iter()
+            .any(|i| i.name == iface.name)
+        {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("container {id} has an interface {} already", iface.name),
+            ));
+        }
+        if !self.alive() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "adding interface {} to container {id}: it is not running",
+                    iface.name
+                ),
+            ));
+        }
+        let host = add(&id, self.state.pid, &iface)?;
+        self.state.config.interfaces.push(iface);
+        self.state.host_links.push(host);
+        self.state.write(&self.dir)
+    }
+
+    /// Remove interface `name` (inside) from the running container; both
+    /// ends go.
+    pub fn remove_interface(&mut self, name: &str) -> Result<()> {
+        let id = self.state.id.clone();
+        let Some(pos) = self
+            .state
+            .config
+            .interfaces
+            .iter()
+            .position(|i| i.name == name)
+        else {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("container {id} has no interface {name}"),
+            ));
+        };
+        let host = host_name(&id, &self.state.config.interfaces[pos]);
+        remove_host_links(std::slice::from_ref(&host))
+            .map_err(|e| e.context(format!("removing interface {name} of container {id}")))?;
+        self.state.config.interfaces.remove(pos);
+        self.state.host_links.retain(|h| *h != host);
+        self.state.write(&self.dir)
+    }
+
+    /// The host ends of its interfaces.
+    pub fn host_interfaces(&self) -> &[String] {
+        &self.state.host_links
+    }
+}

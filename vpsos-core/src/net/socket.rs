@@ -1,0 +1,148 @@
+//! A small blocking rtnetlink client: one socket, one request at a time,
+//! with the ACK or dump read to the end. No async runtime.
+
+use crate::error::{Error, ErrorKind, Result};
+use netlink_packet_core::{
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// An rtnetlink socket bound to the network namespace it was opened in.
+///
+/// ```no_run
+/// let nl = vpsos_core::net::Netlink::open()?;
+/// for l in nl.links()? {
+///     println!("{} {} up={}", l.index, l.name, l.up);
+/// }
+/// # Ok::<(), vpsos_core::Error>(())
+/// ```
+pub struct Netlink {
+    socket: Socket,
+    seq: std::cell::Cell<u32>,
+    /// What the errors say this socket is for ("in container 101").
+    pub(crate) place: String,
+}
+
+impl std::fmt::Debug for Netlink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Netlink({})", self.place)
+    }
+}
+
+fn io(e: std::io::Error, what: &str) -> Error {
+    Error::from_errno(e.raw_os_error().unwrap_or(libc::EIO), what.to_string())
+}
+
+impl Netlink {
+    /// A socket in the calling thread's network namespace.
+    pub fn open() -> Result<Netlink> {
+        let mut socket = Socket::new(NETLINK_ROUTE).map_err(|e| io(e, "opening rtnetlink"))?;
+        socket.bind_auto().map_err(|e| io(e, "binding rtnetlink"))?;
+        socket
+            .connect(&SocketAddr::new(0, 0))
+            .map_err(|e| io(e, "connecting rtnetlink"))?;
+        // errors come with the request that caused them
+        let _ = socket.set_cap_ack(true);
+        Ok(Netlink {
+            socket,
+            seq: std::cell::Cell::new(1),
+            place: "on the host".into(),
+        })
+    }
+
+    /// A socket inside the network namespace `netns` (an fd of
+    /// `/proc/<pid>/ns/net`, or a pidfd): a short-lived thread joins it and
+    /// opens the socket, which stays bound there. `place` names it in errors.
+    ///
+    /// ```no_run
+    /// let ns = std::fs::File::open("/proc/4242/ns/net")?;
+    /// let nl = vpsos_core::net::Netlink::in_netns(std::os::fd::AsFd::as_fd(&ns), "in container 101")?;
+    /// nl.set_up(nl.index("lo")?, true)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn in_netns(netns: BorrowedFd<'_>, place: &str) -> Result<Netlink> {
+        let raw = netns.as_raw_fd();
+        let nl = std::thread::scope(|s| {
+            s.spawn(move || {
+                // SAFETY: setns on this thread only; the fd outlives the scope.
+                if unsafe { libc::setns(raw, libc::CLONE_NEWNET) } < 0 {
+                    return Err(io(
+                        std::io::Error::last_os_error(),
+                        "joining the network namespace",
+                    ));
+                }
+                Netlink::open()
+            })
+            .join()
+            .map_err(|_| Error::new(ErrorKind::Io, "the netlink thread panicked"))?
+        })?;
+        Ok(Netlink {
+            place: place.into(),
+            ..nl
+        })
+    }
+
+    /// Send `msg` and read until the ACK (or the end of a dump); every
+    /// reply message is returned. A netlink error becomes an `Error` with
+    /// its errno and `what` ("adding 10.0.0.2/24 to eth0").
+    pub(crate) fn request(
+        &self,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+        what: &str,
+    ) -> Result<Vec<RouteNetlinkMessage>> {
+        let seq = self.seq.get();
+        self.seq.set(seq.wrapping_add(1));
+        let mut hdr = NetlinkHeader::default();
+        // NLM_F_DUMP is ROOT|MATCH, and MATCH is EXCL's bit: compare all of it
+        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
+        hdr.flags = NLM_F_REQUEST | flags | if dump { 0 } else { NLM_F_ACK };
+        hdr.sequence_number = seq;
+        let mut m = NetlinkMessage::new(hdr, NetlinkPayload::from(msg));
+        m.finalize();
+        let mut buf = vec![0u8; m.buffer_len()];
+        m.serialize(&mut buf);
+        let ctx = |e: Error| e.context(format!("{what} {}", self.place));
+        self.socket
+            .send(&buf, 0)
+            .map_err(|e| ctx(io(e, "netlink send")))?;
+        let mut out = Vec::new();
+        let mut rbuf = vec![0u8; 64 * 1024];
+        loop {
+            let n = self
+                .socket
+                .recv(&mut &mut rbuf[..], 0)
+                .map_err(|e| ctx(io(e, "netlink receive")))?;
+            let mut off = 0;
+            while off < n {
+                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rbuf[off..n])
+                    .map_err(|e| ctx(Error::new(ErrorKind::Io, format!("netlink reply: {e}"))))?;
+                let len = reply.header.length as usize;
+                if reply.header.sequence_number != seq {
+                    off += len.max(1);
+                    continue;
+                }
+                match reply.payload {
+                    NetlinkPayload::Done(_) => return Ok(out),
+                    NetlinkPayload::Error(e) => {
+                        return match e.code {
+                            None => Ok(out),
+                            Some(code) => Err(Error::from_errno(
+                                -code.get(),
+                                format!("{what} {}", self.place),
+                            )),
+                        }
+                    }
+                    NetlinkPayload::InnerMessage(m) => out.push(m),
+                    _ => {}
+                }
+                if len == 0 {
+                    break;
+                }
+                off += (len + 3) & !3;
+            }
+        }
+    }
+}
