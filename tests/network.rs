@@ -282,3 +282,103 @@ fn a_bad_interface_fails_the_start_and_leaves_nothing() {
         .unwrap_err();
     assert_eq!(e.field(), Some("interfaces[0]"));
 }
+
+/// Run `args` (busybox) in the network namespace of thread `tid`.
+fn in_ns_of(tid: i32, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new("nsenter")
+        .arg(format!(
+            "--net=/proc/{}/task/{tid}/ns/net",
+            std::process::id()
+        ))
+        .arg("/bin/busybox")
+        .args(args)
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn routed_container_reaches_upstream_and_back() {
+    require_root!();
+    // this thread's own network namespace plays the host, so forwarding
+    // and routes never touch the real one; another thread's is upstream
+    std::thread::spawn(|| {
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+        let nl = Netlink::open().unwrap();
+        nl.set_up(nl.index("lo").unwrap(), true).unwrap();
+        std::fs::write("/proc/sys/net/ipv4/ip_forward", "1").unwrap();
+        std::fs::write("/proc/sys/net/ipv6/conf/all/forwarding", "1").unwrap();
+
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let upstream = std::thread::spawn(move || {
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+            tx.send(unsafe { libc::gettid() }).unwrap();
+            let _ = done_rx.recv();
+        });
+        let utid = rx.recv().unwrap();
+        let ns = std::fs::File::open(format!("/proc/{}/task/{utid}/ns/net", std::process::id()))
+            .unwrap();
+        nl.add_veth("up0", "up1", Some(std::os::fd::AsFd::as_fd(&ns)))
+            .unwrap();
+        let up0 = nl.index("up0").unwrap();
+        nl.add_address(up0, "192.0.2.1/30".parse().unwrap(), "up0")
+            .unwrap();
+        nl.add_address(up0, "2001:db8:ff::1/64".parse().unwrap(), "up0")
+            .unwrap();
+        nl.set_up(up0, true).unwrap();
+        let un = Netlink::in_netns(std::os::fd::AsFd::as_fd(&ns), "upstream").unwrap();
+        let up1 = un.index("up1").unwrap();
+        un.set_up(un.index("lo").unwrap(), true).unwrap();
+        un.add_address(up1, "192.0.2.2/30".parse().unwrap(), "up1")
+            .unwrap();
+        un.add_address(up1, "2001:db8:ff::2/64".parse().unwrap(), "up1")
+            .unwrap();
+        un.set_up(up1, true).unwrap();
+        un.add_route(
+            Some("198.51.100.0/24".parse().unwrap()),
+            Some("192.0.2.1".parse().unwrap()),
+            Some(up1),
+            "r4",
+        )
+        .unwrap();
+        un.add_route(
+            Some("2001:db8:1::/64".parse().unwrap()),
+            Some("2001:db8:ff::1".parse().unwrap()),
+            Some(up1),
+            "r6",
+        )
+        .unwrap();
+
+        let mut i = Interface::routed("eth0")
+            .address("198.51.100.5/32".parse().unwrap())
+            .address("2001:db8:1::5/128".parse().unwrap());
+        i.host_name = Some(host_end());
+        let (id, ct) = sleeper_with("routed", vec![i]);
+        let host = ct.host_interfaces()[0].clone();
+        let rp =
+            std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{host}/rp_filter")).unwrap();
+        assert_eq!(rp.trim(), "1");
+
+        // upstream reaches the container through the host routes
+        let (ok, out) = in_ns_of(utid, &["ping", "-c", "1", "-W", "3", "198.51.100.5"]);
+        assert!(ok, "upstream -> container v4: {out}");
+        let (ok, out) = in_ns_of(utid, &["ping", "-6", "-c", "1", "-W", "3", "2001:db8:1::5"]);
+        assert!(ok, "upstream -> container v6: {out}");
+        // and the container reaches upstream through its gateways
+        let (st, out) = exec_sh(
+            &ct,
+            "ip route; ping -c 1 -W 3 192.0.2.2 && ping -6 -c 1 -W 3 2001:db8:ff::2",
+        );
+        assert_eq!(st, ExitStatus::Exited(0), "{out}");
+        assert!(out.contains("default via 255.255.255.254"), "{out}");
+
+        finish(&id, ct);
+        done_tx.send(()).unwrap();
+        upstream.join().unwrap();
+    })
+    .join()
+    .unwrap();
+}

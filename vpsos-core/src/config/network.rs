@@ -14,6 +14,15 @@ pub enum InterfaceKind {
         /// The host bridge (it must exist).
         bridge: String,
     },
+    /// osctld's routed model: a veth with host routes to the container's
+    /// addresses and `routes` via its host end (rp_filter on); inside, the
+    /// default routes go via 255.255.255.254 (an address of every host
+    /// end) and, for IPv6, via the host end's link-local fe80::1.
+    Routed {
+        /// Networks routed to the container besides its addresses.
+        #[serde(default)]
+        routes: Vec<IpCidr>,
+    },
 }
 
 /// A network interface of the container.
@@ -31,7 +40,7 @@ pub enum InterfaceKind {
 pub struct Interface {
     /// Its name inside the container (`eth0`).
     pub name: String,
-    /// Bridged (routed and tap come with their own change).
+    /// Bridged or routed.
     #[serde(flatten)]
     pub kind: InterfaceKind,
     /// The host end's name; default `vps` + a hash of the container id +
@@ -83,6 +92,14 @@ impl Interface {
         }
     }
 
+    /// A routed veth named `name` inside.
+    pub fn routed(name: &str) -> Interface {
+        Interface {
+            kind: InterfaceKind::Routed { routes: vec![] },
+            ..Interface::bridged(name, "")
+        }
+    }
+
     /// Add a static address.
     pub fn address(mut self, a: IpCidr) -> Interface {
         self.addresses.push(a);
@@ -102,8 +119,17 @@ impl Interface {
         if let Some(h) = &self.host_name {
             check_name(&format!("{at}.host_name"), h)?;
         }
-        let InterfaceKind::Bridged { bridge } = &self.kind;
-        check_name(&format!("{at}.bridge"), bridge)?;
+        match &self.kind {
+            InterfaceKind::Bridged { bridge } => check_name(&format!("{at}.bridge"), bridge)?,
+            InterfaceKind::Routed { .. } => {
+                if self.gateway.is_some() || self.gateway6.is_some() {
+                    return Err(Error::invalid(
+                        format!("{at}.gateway"),
+                        "a routed interface's gateways are 255.255.255.254 and fe80::1",
+                    ));
+                }
+            }
+        }
         if let Some(m) = &self.mac {
             crate::net::parse_mac(m).map_err(|_| {
                 Error::invalid(

@@ -6,8 +6,9 @@ use super::devnodes::fnv;
 use super::Container;
 use crate::config::{Interface, InterfaceKind};
 use crate::error::{Error, ErrorKind, Result, ResultExt};
-use crate::net::{parse_mac, Netlink};
+use crate::net::{parse_mac, IpCidr, Netlink};
 use std::fs::File;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
 
 /// The host end's name: given, or `vps` + 8 hex digits of the container id
@@ -27,18 +28,26 @@ pub(crate) fn add(id: &str, pid: i32, iface: &Interface) -> Result<String> {
     let ns = File::open(format!("/proc/{pid}/ns/net"))
         .ctx(|| format!("opening the network namespace of container {id}"))?;
     let nl = Netlink::open()?;
-    let InterfaceKind::Bridged { bridge } = &iface.kind;
-    let bridge_index = nl
-        .index(bridge)
-        .map_err(|e| e.context(format!("interface {} of container {id}", iface.name)))?;
+    let bridge_index = match &iface.kind {
+        InterfaceKind::Bridged { bridge } => Some(
+            nl.index(bridge)
+                .map_err(|e| e.context(format!("interface {} of container {id}", iface.name)))?,
+        ),
+        InterfaceKind::Routed { .. } => None,
+    };
     nl.add_veth(&host, &iface.name, Some(ns.as_fd()))?;
     let res = (|| -> Result<()> {
         let hi = nl.index(&host)?;
         if let Some(m) = iface.mtu {
             nl.set_mtu(hi, m)?;
         }
-        nl.set_master(hi, bridge_index)?;
+        if let Some(b) = bridge_index {
+            nl.set_master(hi, b)?;
+        }
         nl.set_up(hi, true)?;
+        if let InterfaceKind::Routed { routes } = &iface.kind {
+            routed_host_side(&nl, hi, &host, iface, routes)?;
+        }
         let inside = Netlink::in_netns(ns.as_fd(), &place)?;
         let ci = inside.index(&iface.name)?;
         if let Some(m) = &iface.mac {
@@ -51,6 +60,9 @@ pub(crate) fn add(id: &str, pid: i32, iface: &Interface) -> Result<String> {
             inside.add_address(ci, *a, &iface.name)?;
         }
         inside.set_up(ci, true)?;
+        if matches!(iface.kind, InterfaceKind::Routed { .. }) {
+            routed_inside(&inside, ci, iface)?;
+        }
         for (gw, v) in [(iface.gateway, "IPv4"), (iface.gateway6, "IPv6")] {
             if let Some(g) = gw {
                 inside.add_route(
@@ -71,6 +83,99 @@ pub(crate) fn add(id: &str, pid: i32, iface: &Interface) -> Result<String> {
         )));
     }
     Ok(host)
+}
+
+/// The gateway address containers of the routed model reach: on every
+/// host end, so the host answers ARP for it on that link.
+pub(crate) const ROUTED_GATEWAY: Ipv4Addr = Ipv4Addr::new(255, 255, 255, 254);
+/// The host end's IPv6 link-local address in the routed model.
+pub(crate) const ROUTED_GATEWAY6: Ipv6Addr = Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 1);
+
+/// Host side of a routed interface: the gateway addresses, rp_filter, and
+/// routes to the container's addresses and networks via the host end.
+fn routed_host_side(
+    nl: &Netlink,
+    hi: u32,
+    host: &str,
+    iface: &Interface,
+    routes: &[IpCidr],
+) -> Result<()> {
+    nl.add_address(
+        hi,
+        IpCidr {
+            addr: ROUTED_GATEWAY.into(),
+            prefix: 32,
+        },
+        host,
+    )?;
+    nl.add_address(
+        hi,
+        IpCidr {
+            addr: ROUTED_GATEWAY6.into(),
+            prefix: 64,
+        },
+        host,
+    )?;
+    let rp = format!("/proc/sys/net/ipv4/conf/{host}/rp_filter");
+    std::fs::write(&rp, "1").ctx(|| format!("writing {rp}"))?;
+    for a in &iface.addresses {
+        let host_route = IpCidr {
+            addr: a.addr,
+            prefix: if a.addr.is_ipv4() { 32 } else { 128 },
+        };
+        nl.add_route(
+            Some(host_route),
+            None,
+            Some(hi),
+            &format!("adding the route to {host_route} via {host}"),
+        )?;
+    }
+    for r in routes {
+        nl.add_route(
+            Some(*r),
+            None,
+            Some(hi),
+            &format!("adding the route to {r} via {host}"),
+        )?;
+    }
+    Ok(())
+}
+
+/// Inside a routed interface: default routes via the host end.
+fn routed_inside(inside: &Netlink, ci: u32, iface: &Interface) -> Result<()> {
+    let gw = IpCidr {
+        addr: ROUTED_GATEWAY.into(),
+        prefix: 32,
+    };
+    if iface.addresses.iter().any(|a| a.addr.is_ipv4()) {
+        inside.add_route(
+            Some(gw),
+            None,
+            Some(ci),
+            &format!("adding the route to {gw} on {}", iface.name),
+        )?;
+        inside.add_route(
+            None,
+            Some(ROUTED_GATEWAY.into()),
+            Some(ci),
+            &format!(
+                "adding the default route via {} on {}",
+                ROUTED_GATEWAY, iface.name
+            ),
+        )?;
+    }
+    if iface.addresses.iter().any(|a| a.addr.is_ipv6()) {
+        inside.add_route(
+            None,
+            Some(ROUTED_GATEWAY6.into()),
+            Some(ci),
+            &format!(
+                "adding the IPv6 default route via {} on {}",
+                ROUTED_GATEWAY6, iface.name
+            ),
+        )?;
+    }
+    Ok(())
 }
 
 /// Delete host links (each takes its container end along); missing ones

@@ -3,7 +3,7 @@
 use super::Netlink;
 use crate::error::{Error, Result};
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType,
 };
@@ -75,12 +75,17 @@ fn family(a: &IpAddr) -> AddressFamily {
 }
 
 impl Netlink {
-    /// Add `cidr` to link `index` (`what` names the link in errors).
+    /// Add `cidr` to link `index` (`link_name` names it in errors). IPv6
+    /// addresses skip duplicate address detection (usable at once; the
+    /// links vpsos makes are point-to-point or its own bridges).
     pub fn add_address(&self, index: u32, cidr: IpCidr, link_name: &str) -> Result<()> {
         let mut m = AddressMessage::default();
         m.header.family = family(&cidr.addr);
         m.header.prefix_len = cidr.prefix;
         m.header.index = index;
+        if cidr.addr.is_ipv6() {
+            m.header.flags = AddressHeaderFlags::Nodad;
+        }
         m.attributes.push(AddressAttribute::Local(cidr.addr));
         m.attributes.push(AddressAttribute::Address(cidr.addr));
         self.request(
