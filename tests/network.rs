@@ -382,3 +382,42 @@ fn routed_container_reaches_upstream_and_back() {
     .join()
     .unwrap();
 }
+
+#[test]
+fn orphaned_host_interfaces_are_found_and_removed() {
+    require_root!();
+    let br = Bridge::new();
+    let (id, ct) = sleeper_with("netlive", vec![iface("eth0", &br, "10.251.0.2/24")]);
+    let live_end = ct.host_interfaces()[0].clone();
+    let alias = Netlink::open()
+        .unwrap()
+        .link(&live_end)
+        .unwrap()
+        .alias
+        .unwrap();
+    assert_eq!(alias, format!("vpsos:{STATE_ROOT}/{id}"));
+
+    // what a crashed runtime leaves: a marked veth whose container is gone
+    let ghost = host_end();
+    let nl = Netlink::open().unwrap();
+    nl.add_veth(&ghost, &format!("{ghost}p"), None).unwrap();
+    let gi = nl.index(&ghost).unwrap();
+    nl.set_alias(
+        gi,
+        &format!("vpsos:{STATE_ROOT}/ghost-{}", std::process::id()),
+    )
+    .unwrap();
+
+    let orphans: Vec<String> = runtime()
+        .orphaned_interfaces()
+        .unwrap()
+        .into_iter()
+        .map(|l| l.name)
+        .collect();
+    assert!(orphans.contains(&ghost), "{orphans:?}");
+    assert!(!orphans.contains(&live_end), "{orphans:?}");
+    let removed = runtime().remove_orphaned_interfaces().unwrap();
+    assert!(removed.contains(&ghost), "{removed:?}");
+    assert!(!host_has(&ghost) && host_has(&live_end));
+    finish(&id, ct);
+}

@@ -145,6 +145,43 @@ impl Runtime {
         })
     }
 
+    /// Host interfaces vpsos made for containers under this root that no
+    /// longer run (left by a crash of the runtime or of a container whose
+    /// network namespace outlived it), found by the alias vpsos gives every
+    /// host end, `vpsos:<state dir>`. A container counts as running while
+    /// its state dir exists and its init lives, or while it is being
+    /// created. Routes via such a link go when it is deleted.
+    ///
+    /// ```no_run
+    /// let rt = vpsos_core::Runtime::new();
+    /// for l in rt.orphaned_interfaces()? {
+    ///     println!("orphan: {} ({})", l.name, l.alias.unwrap_or_default());
+    /// }
+    /// rt.remove_orphaned_interfaces()?;
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
+    pub fn orphaned_interfaces(&self) -> Result<Vec<crate::net::Link>> {
+        network::orphans(&self.root, |id| {
+            let dir = self.root.join(id);
+            // no state file yet: a start in progress owns the link
+            dir.is_dir()
+                && (!dir.join("state.json").exists()
+                    || self.load(id).is_ok_and(|ct| ct.pidfd.is_some()))
+        })
+    }
+
+    /// Delete [`orphaned_interfaces`](Runtime::orphaned_interfaces); returns
+    /// their names.
+    pub fn remove_orphaned_interfaces(&self) -> Result<Vec<String>> {
+        let names: Vec<String> = self
+            .orphaned_interfaces()?
+            .into_iter()
+            .map(|l| l.name)
+            .collect();
+        network::remove_host_links(&names)?;
+        Ok(names)
+    }
+
     /// The ids of every container with state under the root.
     pub fn list(&self) -> Result<Vec<String>> {
         let mut ids = Vec::new();

@@ -6,10 +6,11 @@ use super::devnodes::fnv;
 use super::Container;
 use crate::config::{Interface, InterfaceKind};
 use crate::error::{Error, ErrorKind, Result, ResultExt};
-use crate::net::{parse_mac, IpCidr, Netlink};
+use crate::net::{parse_mac, IpCidr, Link, Netlink};
 use std::fs::File;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
+use std::path::Path;
 
 /// The host end's name: given, or `vps` + 8 hex digits of the container id
 /// + the interface's name hash (at most 15 characters).
@@ -22,7 +23,7 @@ fn host_name(id: &str, iface: &Interface) -> String {
 
 /// Create `iface` for the container whose init is `pid`; returns the host
 /// end's name. On failure nothing of it is left.
-pub(crate) fn add(id: &str, pid: i32, iface: &Interface) -> Result<String> {
+pub(crate) fn add(id: &str, pid: i32, iface: &Interface, state_dir: &Path) -> Result<String> {
     let place = format!("in container {id}");
     let host = host_name(id, iface);
     let ns = File::open(format!("/proc/{pid}/ns/net"))
@@ -38,6 +39,7 @@ pub(crate) fn add(id: &str, pid: i32, iface: &Interface) -> Result<String> {
     nl.add_veth(&host, &iface.name, Some(ns.as_fd()))?;
     let res = (|| -> Result<()> {
         let hi = nl.index(&host)?;
+        nl.set_alias(hi, &owner_alias(state_dir))?;
         if let Some(m) = iface.mtu {
             nl.set_mtu(hi, m)?;
         }
@@ -178,6 +180,28 @@ fn routed_inside(inside: &Netlink, ci: u32, iface: &Interface) -> Result<()> {
     Ok(())
 }
 
+/// The alias vpsos gives the host ends of container `state_dir`'s links.
+fn owner_alias(state_dir: &Path) -> String {
+    format!("vpsos:{}", state_dir.display())
+}
+
+/// Host links made for containers under state root `root` whose container
+/// no longer runs (its state is gone, or its init has died): left by a
+/// crash. `alive(id)` says whether container `id` runs.
+pub(crate) fn orphans(root: &Path, alive: impl Fn(&str) -> bool) -> Result<Vec<Link>> {
+    let prefix = owner_alias(root) + "/";
+    Ok(Netlink::open()?
+        .links()?
+        .into_iter()
+        .filter(|l| {
+            l.alias
+                .as_deref()
+                .and_then(|a| a.strip_prefix(&prefix))
+                .is_some_and(|id| !alive(id))
+        })
+        .collect())
+}
+
 /// Delete host links (each takes its container end along); missing ones
 /// (gone with the namespace) are fine.
 pub(crate) fn remove_host_links(names: &[String]) -> Result<()> {
@@ -195,7 +219,7 @@ impl Container {
     /// Set up every configured interface (the init waits before exec).
     pub(crate) fn setup_interfaces(&mut self) -> Result<()> {
         for iface in self.state.config.interfaces.clone() {
-            let host = add(&self.state.id, self.state.pid, &iface)?;
+            let host = add(&self.state.id, self.state.pid, &iface, &self.dir)?;
             self.state.host_links.push(host);
         }
         Ok(())
@@ -235,7 +259,7 @@ impl Container {
                 ),
             ));
         }
-        let host = add(&id, self.state.pid, &iface)?;
+        let host = add(&id, self.state.pid, &iface, &self.dir)?;
         self.state.config.interfaces.push(iface);
         self.state.host_links.push(host);
         self.state.write(&self.dir)

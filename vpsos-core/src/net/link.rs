@@ -35,6 +35,9 @@ pub struct Link {
     pub mac: Option<[u8; 6]>,
     /// Index of the bridge it is a port of.
     pub master: Option<u32>,
+    /// The interface alias (`ip link set … alias`); vpsos marks the host
+    /// ends it makes with `vpsos:<container state dir>`.
+    pub alias: Option<String>,
     /// Bytes and packets received and sent.
     pub rx_bytes: u64,
     /// Packets received.
@@ -65,6 +68,7 @@ fn to_link(m: &LinkMessage) -> Link {
         mtu: 0,
         mac: None,
         master: None,
+        alias: None,
         rx_bytes: 0,
         rx_packets: 0,
         tx_bytes: 0,
@@ -75,6 +79,7 @@ fn to_link(m: &LinkMessage) -> Link {
             LinkAttribute::IfName(n) => l.name = n.clone(),
             LinkAttribute::Mtu(v) => l.mtu = *v,
             LinkAttribute::Controller(v) => l.master = Some(*v),
+            LinkAttribute::IfAlias(a) => l.alias = Some(a.clone()),
             LinkAttribute::Address(a) if a.len() == 6 => {
                 l.mac = Some([a[0], a[1], a[2], a[3], a[4], a[5]])
             }
@@ -285,6 +290,14 @@ impl Netlink {
         self.set_link(
             Self::with(index, Some(LinkAttribute::IfName(name.into()))),
             &format!("renaming link {index} to {name}"),
+        )
+    }
+
+    /// Set the interface alias.
+    pub fn set_alias(&self, index: u32, alias: &str) -> Result<()> {
+        self.set_link(
+            Self::with(index, Some(LinkAttribute::IfAlias(alias.into()))),
+            &format!("setting the alias of link {index}"),
         )
     }
 
