@@ -421,3 +421,36 @@ fn orphaned_host_interfaces_are_found_and_removed() {
     assert!(!host_has(&ghost) && host_has(&live_end));
     finish(&id, ct);
 }
+
+#[test]
+fn a_tap_for_a_vm_inside() {
+    require_root!();
+    let cfg = config()
+        .device(vpsos::config::DeviceRule::tun())
+        .interface(Interface::tap("tap0").address("10.252.0.1/24".parse().unwrap()))
+        .init(Process::new(["/bin/sleep", "1000"]))
+        .build()
+        .unwrap();
+    let id = id("nettap");
+    let mut ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
+    // up with its address, and its owner (the container's root) attaches
+    let (st, out) = exec_sh(&ct, "ip addr show tap0 && tunctl -t tap0");
+    assert_eq!(st, ExitStatus::Exited(0), "{out}");
+    assert!(out.contains("10.252.0.1/24") && out.contains("UP"), "{out}");
+    assert!(ct.host_interfaces().is_empty(), "a tap has no host end");
+    // live: another one, then both go
+    ct.add_interface(Interface::tap("tap1")).unwrap();
+    let (st, out) = exec_sh(&ct, "ip link show tap1");
+    assert_eq!(st, ExitStatus::Exited(0), "{out}");
+    ct.remove_interface("tap1").unwrap();
+    ct.remove_interface("tap0").unwrap();
+    let (st, _) = exec_sh(&ct, "ip link show tap0 || ip link show tap1");
+    assert_ne!(st, ExitStatus::Exited(0));
+    finish(&id, ct);
+    // without /dev/net/tun the description is refused
+    let e = config()
+        .interface(Interface::tap("tap0"))
+        .build()
+        .unwrap_err();
+    assert_eq!(e.field(), Some("interfaces[0]"));
+}

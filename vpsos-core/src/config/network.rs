@@ -23,6 +23,9 @@ pub enum InterfaceKind {
         #[serde(default)]
         routes: Vec<IpCidr>,
     },
+    /// A persistent tap inside the container, owned by its root, for a VM
+    /// running there (needs /dev/net/tun granted: `DeviceRule::tun()`).
+    Tap,
 }
 
 /// A network interface of the container.
@@ -40,7 +43,7 @@ pub enum InterfaceKind {
 pub struct Interface {
     /// Its name inside the container (`eth0`).
     pub name: String,
-    /// Bridged or routed.
+    /// Bridged, routed or tap.
     #[serde(flatten)]
     pub kind: InterfaceKind,
     /// The host end's name; default `vps` + a hash of the container id +
@@ -92,6 +95,14 @@ impl Interface {
         }
     }
 
+    /// A tap named `name` inside.
+    pub fn tap(name: &str) -> Interface {
+        Interface {
+            kind: InterfaceKind::Tap,
+            ..Interface::bridged(name, "")
+        }
+    }
+
     /// A routed veth named `name` inside.
     pub fn routed(name: &str) -> Interface {
         Interface {
@@ -121,6 +132,14 @@ impl Interface {
         }
         match &self.kind {
             InterfaceKind::Bridged { bridge } => check_name(&format!("{at}.bridge"), bridge)?,
+            InterfaceKind::Tap => {
+                if self.gateway.is_some() || self.gateway6.is_some() || self.host_name.is_some() {
+                    return Err(Error::invalid(
+                        format!("{at}.kind"),
+                        "a tap has no host end and no gateway",
+                    ));
+                }
+            }
             InterfaceKind::Routed { .. } => {
                 if self.gateway.is_some() || self.gateway6.is_some() {
                     return Err(Error::invalid(

@@ -21,6 +21,15 @@ pub(super) fn config(c: &Config) -> Result<()> {
                 "interfaces need a new network namespace",
             ));
         }
+        let tun = |r: &crate::config::DeviceRule| {
+            r.major == Some(10) && r.minor == Some(200) && r.path.is_some()
+        };
+        if iface.kind == crate::config::InterfaceKind::Tap && !c.devices.iter().any(tun) {
+            return Err(Error::invalid(
+                at,
+                "a tap needs /dev/net/tun granted (add DeviceRule::tun())",
+            ));
+        }
         if c.interfaces[..i].iter().any(|o| o.name == iface.name) {
             return Err(Error::invalid(format!("{at}.name"), "used twice"));
         }

@@ -3,10 +3,11 @@
 //! removed live.
 
 use super::devnodes::fnv;
+use super::plan::host_id;
 use super::Container;
 use crate::config::{Interface, InterfaceKind};
 use crate::error::{Error, ErrorKind, Result, ResultExt};
-use crate::net::{parse_mac, IpCidr, Link, Netlink};
+use crate::net::{create_tap, parse_mac, run_in_netns, IpCidr, Link, Netlink};
 use std::fs::File;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
@@ -21,25 +22,55 @@ fn host_name(id: &str, iface: &Interface) -> String {
     })
 }
 
-/// Create `iface` for the container whose init is `pid`; returns the host
-/// end's name. On failure nothing of it is left.
-pub(crate) fn add(id: &str, pid: i32, iface: &Interface, state_dir: &Path) -> Result<String> {
-    let place = format!("in container {id}");
-    let host = host_name(id, iface);
-    let ns = File::open(format!("/proc/{pid}/ns/net"))
-        .ctx(|| format!("opening the network namespace of container {id}"))?;
+/// Who a container is, for making its interfaces.
+pub(crate) struct Owner<'a> {
+    pub id: &'a str,
+    pub pid: i32,
+    /// Its state dir (the host ends' alias).
+    pub state_dir: &'a Path,
+    /// Host uid and gid of its root (a tap's owner).
+    pub root: (u32, u32),
+}
+
+fn netns_of(o: &Owner<'_>) -> Result<File> {
+    File::open(format!("/proc/{}/ns/net", o.pid))
+        .ctx(|| format!("opening the network namespace of container {}", o.id))
+}
+
+/// Create `iface` for the container; returns the host end's name (a tap
+/// has none: it lives in the container's namespace only). On failure
+/// nothing of it is left.
+pub(crate) fn add(o: &Owner<'_>, iface: &Interface) -> Result<Option<String>> {
+    let ctx = |e: Error| {
+        e.context(format!(
+            "setting up interface {} of container {}",
+            iface.name, o.id
+        ))
+    };
+    let ns = netns_of(o)?;
+    let place = format!("in container {}", o.id);
+    if iface.kind == InterfaceKind::Tap {
+        let (uid, gid) = o.root;
+        run_in_netns(ns.as_fd(), || create_tap(&iface.name, uid, gid)).map_err(ctx)?;
+        let res = Netlink::in_netns(ns.as_fd(), &place).and_then(|inside| {
+            let ci = inside.index(&iface.name)?;
+            configure_inside(&inside, ci, iface).inspect_err(|_| {
+                let _ = inside.delete(ci);
+            })
+        });
+        return res.map(|_| None).map_err(ctx);
+    }
+    let host = host_name(o.id, iface);
     let nl = Netlink::open()?;
     let bridge_index = match &iface.kind {
-        InterfaceKind::Bridged { bridge } => Some(
-            nl.index(bridge)
-                .map_err(|e| e.context(format!("interface {} of container {id}", iface.name)))?,
-        ),
-        InterfaceKind::Routed { .. } => None,
+        InterfaceKind::Bridged { bridge } => Some(nl.index(bridge).map_err(ctx)?),
+        _ => None,
     };
-    nl.add_veth(&host, &iface.name, Some(ns.as_fd()))?;
+    nl.add_veth(&host, &iface.name, Some(ns.as_fd()))
+        .map_err(ctx)?;
     let res = (|| -> Result<()> {
         let hi = nl.index(&host)?;
-        nl.set_alias(hi, &owner_alias(state_dir))?;
+        nl.set_alias(hi, &owner_alias(o.state_dir))?;
         if let Some(m) = iface.mtu {
             nl.set_mtu(hi, m)?;
         }
@@ -52,39 +83,41 @@ pub(crate) fn add(id: &str, pid: i32, iface: &Interface, state_dir: &Path) -> Re
         }
         let inside = Netlink::in_netns(ns.as_fd(), &place)?;
         let ci = inside.index(&iface.name)?;
-        if let Some(m) = &iface.mac {
-            inside.set_mac(ci, parse_mac(m)?)?;
-        }
-        if let Some(m) = iface.mtu {
-            inside.set_mtu(ci, m)?;
-        }
-        for a in &iface.addresses {
-            inside.add_address(ci, *a, &iface.name)?;
-        }
-        inside.set_up(ci, true)?;
-        if matches!(iface.kind, InterfaceKind::Routed { .. }) {
-            routed_inside(&inside, ci, iface)?;
-        }
-        for (gw, v) in [(iface.gateway, "IPv4"), (iface.gateway6, "IPv6")] {
-            if let Some(g) = gw {
-                inside.add_route(
-                    None,
-                    Some(g),
-                    Some(ci),
-                    &format!("adding the {v} default route via {g} on {}", iface.name),
-                )?;
-            }
-        }
-        Ok(())
+        configure_inside(&inside, ci, iface)
     })();
     if let Err(e) = res {
         let _ = nl.delete_named(&host);
-        return Err(e.context(format!(
-            "setting up interface {} of container {id}",
-            iface.name
-        )));
+        return Err(ctx(e));
     }
-    Ok(host)
+    Ok(Some(host))
+}
+
+/// MAC, MTU, addresses, up, and the default routes of link `ci` inside.
+fn configure_inside(inside: &Netlink, ci: u32, iface: &Interface) -> Result<()> {
+    if let Some(m) = &iface.mac {
+        inside.set_mac(ci, parse_mac(m)?)?;
+    }
+    if let Some(m) = iface.mtu {
+        inside.set_mtu(ci, m)?;
+    }
+    for a in &iface.addresses {
+        inside.add_address(ci, *a, &iface.name)?;
+    }
+    inside.set_up(ci, true)?;
+    if matches!(iface.kind, InterfaceKind::Routed { .. }) {
+        routed_inside(inside, ci, iface)?;
+    }
+    for (gw, v) in [(iface.gateway, "IPv4"), (iface.gateway6, "IPv6")] {
+        if let Some(g) = gw {
+            inside.add_route(
+                None,
+                Some(g),
+                Some(ci),
+                &format!("adding the {v} default route via {g} on {}", iface.name),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// The gateway address containers of the routed model reach: on every
@@ -219,10 +252,23 @@ impl Container {
     /// Set up every configured interface (the init waits before exec).
     pub(crate) fn setup_interfaces(&mut self) -> Result<()> {
         for iface in self.state.config.interfaces.clone() {
-            let host = add(&self.state.id, self.state.pid, &iface, &self.dir)?;
-            self.state.host_links.push(host);
+            let host = add(&self.owner(), &iface)?;
+            self.state.host_links.extend(host);
         }
         Ok(())
+    }
+
+    fn owner(&self) -> Owner<'_> {
+        let cfg = &self.state.config;
+        Owner {
+            id: &self.state.id,
+            pid: self.state.pid,
+            state_dir: &self.dir,
+            root: (
+                host_id(cfg.uid_map.as_ref(), 0),
+                host_id(cfg.gid_map.as_ref(), 0),
+            ),
+        }
     }
 
     /// Add a network interface to the running container; it works at once.
@@ -259,9 +305,16 @@ impl Container {
                 ),
             ));
         }
-        let host = add(&id, self.state.pid, &iface, &self.dir)?;
+        let tun = |r: &crate::config::DeviceRule| r.major == Some(10) && r.minor == Some(200);
+        if iface.kind == InterfaceKind::Tap && !self.state.config.devices.iter().any(tun) {
+            return Err(Error::invalid(
+                format!("interfaces[{n}]"),
+                "a tap needs /dev/net/tun granted (grant_device(DeviceRule::tun()))",
+            ));
+        }
+        let host = add(&self.owner(), &iface)?;
         self.state.config.interfaces.push(iface);
-        self.state.host_links.push(host);
+        self.state.host_links.extend(host);
         self.state.write(&self.dir)
     }
 
@@ -281,11 +334,17 @@ impl Container {
                 format!("container {id} has no interface {name}"),
             ));
         };
-        let host = host_name(&id, &self.state.config.interfaces[pos]);
-        remove_host_links(std::slice::from_ref(&host))
-            .map_err(|e| e.context(format!("removing interface {name} of container {id}")))?;
+        let ctx = |e: Error| e.context(format!("removing interface {name} of container {id}"));
+        if self.state.config.interfaces[pos].kind == InterfaceKind::Tap {
+            let ns = netns_of(&self.owner())?;
+            let inside = Netlink::in_netns(ns.as_fd(), &format!("in container {id}"))?;
+            inside.delete_named(name).map_err(ctx)?;
+        } else {
+            let host = host_name(&id, &self.state.config.interfaces[pos]);
+            remove_host_links(std::slice::from_ref(&host)).map_err(ctx)?;
+            self.state.host_links.retain(|h| *h != host);
+        }
         self.state.config.interfaces.remove(pos);
-        self.state.host_links.retain(|h| *h != host);
         self.state.write(&self.dir)
     }
 

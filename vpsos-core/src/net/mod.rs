@@ -16,7 +16,9 @@
 mod addr;
 mod link;
 mod socket;
+mod tap;
 
 pub use addr::IpCidr;
 pub use link::{parse_mac, Link};
-pub use socket::Netlink;
+pub use socket::{run_in_netns, Netlink};
+pub use tap::create_tap;

@@ -25,6 +25,38 @@ pub struct Netlink {
     pub(crate) place: String,
 }
 
+/// Run `f` on a short-lived thread that has joined network namespace
+/// `netns` (sockets and devices it makes belong there); the caller's
+/// threads stay where they are.
+///
+/// ```no_run
+/// let ns = std::fs::File::open("/proc/4242/ns/net")?;
+/// let links = vpsos_core::net::run_in_netns(std::os::fd::AsFd::as_fd(&ns), || {
+///     vpsos_core::net::Netlink::open()?.links()
+/// })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn run_in_netns<T: Send>(
+    netns: BorrowedFd<'_>,
+    f: impl FnOnce() -> Result<T> + Send,
+) -> Result<T> {
+    let raw = netns.as_raw_fd();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            // SAFETY: setns on this thread only; the fd outlives the scope.
+            if unsafe { libc::setns(raw, libc::CLONE_NEWNET) } < 0 {
+                return Err(io(
+                    std::io::Error::last_os_error(),
+                    "joining the network namespace",
+                ));
+            }
+            f()
+        })
+        .join()
+        .map_err(|_| Error::new(ErrorKind::Io, "the network namespace thread panicked"))?
+    })
+}
+
 impl std::fmt::Debug for Netlink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Netlink({})", self.place)
@@ -63,21 +95,7 @@ impl Netlink {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn in_netns(netns: BorrowedFd<'_>, place: &str) -> Result<Netlink> {
-        let raw = netns.as_raw_fd();
-        let nl = std::thread::scope(|s| {
-            s.spawn(move || {
-                // SAFETY: setns on this thread only; the fd outlives the scope.
-                if unsafe { libc::setns(raw, libc::CLONE_NEWNET) } < 0 {
-                    return Err(io(
-                        std::io::Error::last_os_error(),
-                        "joining the network namespace",
-                    ));
-                }
-                Netlink::open()
-            })
-            .join()
-            .map_err(|_| Error::new(ErrorKind::Io, "the netlink thread panicked"))?
-        })?;
+        let nl = run_in_netns(netns, Netlink::open)?;
         Ok(Netlink {
             place: place.into(),
             ..nl
