@@ -240,12 +240,14 @@ impl Netlink {
         .map(|_| ())
     }
 
-    /// Delete link `name`; a missing one is fine.
+    /// Delete link `name`; a missing one is fine, also one that vanishes
+    /// meanwhile (a veth goes when its peer's namespace dies).
     pub fn delete_named(&self, name: &str) -> Result<()> {
         match self.index(name) {
-            Ok(i) => self
-                .delete(i)
-                .map_err(|e| e.context(format!("deleting {name}"))),
+            Ok(i) => match self.delete(i) {
+                Err(e) if e.errno() == Some(libc::ENODEV) => Ok(()),
+                r => r.map_err(|e| e.context(format!("deleting {name}"))),
+            },
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
             Err(e) => Err(e),
         }

@@ -11,6 +11,34 @@ const TUNSETGROUP: libc::c_ulong = 0x4004_54ce;
 const IFF_TAP: libc::c_short = 0x0002;
 const IFF_NO_PI: libc::c_short = 0x1000;
 
+/// /dev/net/tun, or where the host has no such node (a minimal init makes
+/// no static nodes) a private node of 10:200 under /dev/.vpsos, opened and
+/// unlinked at once; opening it loads the tun driver if need be.
+fn open_tun() -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::DirBuilderExt;
+    let rw = |p: &std::path::Path| std::fs::OpenOptions::new().read(true).write(true).open(p);
+    match rw(std::path::Path::new("/dev/net/tun")) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        r => return r,
+    }
+    let dir = std::path::Path::new("/dev/.vpsos");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o711)
+        .create(dir)?;
+    // SAFETY: gettid has no arguments.
+    let node = dir.join(format!("tun.{}", unsafe { libc::gettid() }));
+    let c = std::ffi::CString::new(node.as_os_str().as_encoded_bytes()).expect("no NUL");
+    let _ = std::fs::remove_file(&node);
+    // SAFETY: plain mknod with a valid path.
+    if unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o600, libc::makedev(10, 200)) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let f = rw(&node);
+    let _ = std::fs::remove_file(&node);
+    f
+}
+
 /// Create a persistent tap `name` owned by host `uid`:`gid` (so that user,
 /// a container's root, can attach to it through /dev/net/tun) in the
 /// calling thread's network namespace; use with
@@ -31,11 +59,7 @@ pub fn create_tap(name: &str, uid: u32, gid: u32) -> Result<()> {
             format!("{name:?}: 1 to 15 characters"),
         ));
     }
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/net/tun")
-        .ctx(|| what("opening /dev/net/tun for"))?;
+    let f = open_tun().ctx(|| what("opening /dev/net/tun for"))?;
     // SAFETY: a zeroed ifreq with the name and flags set.
     let mut ifr: libc::ifreq = unsafe { std::mem::zeroed() };
     for (d, s) in ifr.ifr_name.iter_mut().zip(name.bytes()) {
