@@ -454,3 +454,82 @@ fn a_tap_for_a_vm_inside() {
         .unwrap_err();
     assert_eq!(e.field(), Some("interfaces[0]"));
 }
+
+#[test]
+fn shaping_qdiscs_in_a_private_namespace() {
+    require_root!();
+    std::thread::spawn(|| {
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+        let nl = Netlink::open().unwrap();
+        nl.add_veth("sh0", "sh1", None).unwrap();
+        nl.add_ifb("sh0i").unwrap();
+        let (i, ifb) = (nl.index("sh0").unwrap(), nl.index("sh0i").unwrap());
+        nl.set_rate(i, 80_000_000).unwrap();
+        let q = nl.qdiscs(i).unwrap();
+        assert!(
+            q.iter()
+                .any(|q| q.kind == "tbf" && q.rate_bps == Some(80_000_000)),
+            "{q:?}"
+        );
+        // changed live: replaced, one root qdisc with the new rate
+        nl.set_rate(i, 10_000_000_000).unwrap();
+        let q: Vec<_> = nl
+            .qdiscs(i)
+            .unwrap()
+            .into_iter()
+            .filter(|q| q.kind == "tbf")
+            .collect();
+        assert_eq!(q.len(), 1, "{q:?}");
+        assert_eq!(q[0].rate_bps, Some(10_000_000_000));
+        nl.clear_rate(i).unwrap();
+        assert!(!nl.qdiscs(i).unwrap().iter().any(|q| q.kind == "tbf"));
+        nl.clear_rate(i).unwrap();
+        // transmit side: ingress redirected to an ifb with its own rate
+        nl.redirect_ingress(i, ifb).unwrap();
+        nl.set_rate(ifb, 8_000_000).unwrap();
+        assert!(nl.qdiscs(i).unwrap().iter().any(|q| q.kind == "ingress"));
+        assert_eq!(nl.qdiscs(ifb).unwrap()[0].rate_bps, Some(8_000_000));
+        assert_eq!(
+            nl.set_rate(i, 100).unwrap_err().kind(),
+            ErrorKind::InvalidConfig
+        );
+    })
+    .join()
+    .unwrap();
+}
+
+#[test]
+fn shaped_interface_rates_are_set_changed_and_removed() {
+    require_root!();
+    let br = Bridge::new();
+    let mut i = iface("eth0", &br, "10.253.0.2/24");
+    i.max_rx = Some(8_000_000);
+    i.max_tx = Some(16_000_000);
+    let (id, mut ct) = sleeper_with("netshape", vec![i]);
+    let nl = Netlink::open().unwrap();
+    let ends = ct.host_interfaces().to_vec();
+    assert_eq!(ends.len(), 2, "veth host end and ifb: {ends:?}");
+    let (host, ifb) = (nl.index(&ends[0]).unwrap(), nl.index(&ends[1]).unwrap());
+    let rate = |i: u32| {
+        nl.qdiscs(i)
+            .unwrap()
+            .into_iter()
+            .find(|q| q.kind == "tbf")
+            .and_then(|q| q.rate_bps)
+    };
+    assert_eq!(rate(host), Some(8_000_000));
+    assert_eq!(rate(ifb), Some(16_000_000));
+    assert!(nl.qdiscs(host).unwrap().iter().any(|q| q.kind == "ingress"));
+
+    // live: a new receive rate, no transmit limit (ifb and redirect go)
+    ct.set_interface_rates("eth0", Some(4_000_000), None)
+        .unwrap();
+    assert_eq!(rate(host), Some(4_000_000));
+    assert!(!host_has(&ends[1]), "ifb still there");
+    assert!(!nl.qdiscs(host).unwrap().iter().any(|q| q.kind == "ingress"));
+    assert_eq!(ct.host_interfaces().len(), 1);
+    // and no limit at all
+    ct.set_interface_rates("eth0", None, None).unwrap();
+    assert_eq!(rate(host), None);
+    finish(&id, ct);
+}

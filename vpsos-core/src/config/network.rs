@@ -66,6 +66,14 @@ pub struct Interface {
     /// IPv6 default gateway.
     #[serde(default)]
     pub gateway6: Option<IpAddr>,
+    /// Most the container may receive through it, bits/s (a tbf on the
+    /// host end; osctld's `max_rx`).
+    #[serde(default)]
+    pub max_rx: Option<u64>,
+    /// Most the container may send through it, bits/s (the host end's
+    /// ingress redirected to an ifb with a tbf; osctld's `max_tx`).
+    #[serde(default)]
+    pub max_tx: Option<u64>,
 }
 
 fn check_name(field: &str, n: &str) -> Result<()> {
@@ -92,6 +100,8 @@ impl Interface {
             addresses: vec![],
             gateway: None,
             gateway6: None,
+            max_rx: None,
+            max_tx: None,
         }
     }
 
@@ -156,6 +166,17 @@ impl Interface {
                     format!("{m:?} is not aa:bb:cc:dd:ee:ff"),
                 )
             })?;
+        }
+        for (rate, f) in [(self.max_rx, "max_rx"), (self.max_tx, "max_tx")] {
+            if rate.is_some_and(|r| r < 8_000) {
+                return Err(Error::invalid(format!("{at}.{f}"), "at least 8000 bit/s"));
+            }
+            if rate.is_some() && self.kind == InterfaceKind::Tap {
+                return Err(Error::invalid(
+                    format!("{at}.{f}"),
+                    "shaping is for veth interfaces",
+                ));
+            }
         }
         if self.mtu.is_some_and(|m| !(68..=65535).contains(&m)) {
             return Err(Error::invalid(format!("{at}.mtu"), "68 to 65535"));

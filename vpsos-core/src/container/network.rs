@@ -81,15 +81,64 @@ pub(crate) fn add(o: &Owner<'_>, iface: &Interface) -> Result<Option<String>> {
         if let InterfaceKind::Routed { routes } = &iface.kind {
             routed_host_side(&nl, hi, &host, iface, routes)?;
         }
+        shape(&nl, hi, &host, o.state_dir, iface.max_rx, iface.max_tx)?;
         let inside = Netlink::in_netns(ns.as_fd(), &place)?;
         let ci = inside.index(&iface.name)?;
         configure_inside(&inside, ci, iface)
     })();
     if let Err(e) = res {
         let _ = nl.delete_named(&host);
+        let _ = nl.delete_named(&ifb_name(&host));
         return Err(ctx(e));
     }
     Ok(Some(host))
+}
+
+/// The ifb that carries host end `host`'s ingress (the container's
+/// transmit side) when it is shaped.
+fn ifb_name(host: &str) -> String {
+    format!(
+        "vpi{:08x}{:x}",
+        fnv(host.as_bytes()) as u32,
+        fnv(host.as_bytes()) >> 60
+    )
+}
+
+/// Apply (or lift) the receive and transmit limits of host end `hi`.
+fn shape(
+    nl: &Netlink,
+    hi: u32,
+    host: &str,
+    state_dir: &Path,
+    max_rx: Option<u64>,
+    max_tx: Option<u64>,
+) -> Result<()> {
+    match max_rx {
+        Some(r) => nl.set_rate(hi, r)?,
+        None => nl.clear_rate(hi)?,
+    }
+    let ifb = ifb_name(host);
+    match max_tx {
+        Some(r) => {
+            let fi = match nl.index(&ifb) {
+                Ok(i) => i,
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    nl.add_ifb(&ifb)?;
+                    let fi = nl.index(&ifb)?;
+                    nl.set_alias(fi, &owner_alias(state_dir))?;
+                    nl.set_up(fi, true)?;
+                    nl.redirect_ingress(hi, fi)?;
+                    fi
+                }
+                Err(e) => return Err(e),
+            };
+            nl.set_rate(fi, r)
+        }
+        None => {
+            nl.clear_ingress(hi)?;
+            nl.delete_named(&ifb)
+        }
+    }
 }
 
 /// MAC, MTU, addresses, up, and the default routes of link `ci` inside.
@@ -253,7 +302,7 @@ impl Container {
     pub(crate) fn setup_interfaces(&mut self) -> Result<()> {
         for iface in self.state.config.interfaces.clone() {
             let host = add(&self.owner(), &iface)?;
-            self.state.host_links.extend(host);
+            self.record_host_links(host, &iface);
         }
         Ok(())
     }
@@ -313,8 +362,8 @@ impl Container {
             ));
         }
         let host = add(&self.owner(), &iface)?;
+        self.record_host_links(host, &iface);
         self.state.config.interfaces.push(iface);
-        self.state.host_links.extend(host);
         self.state.write(&self.dir)
     }
 
@@ -341,10 +390,64 @@ impl Container {
             inside.delete_named(name).map_err(ctx)?;
         } else {
             let host = host_name(&id, &self.state.config.interfaces[pos]);
-            remove_host_links(std::slice::from_ref(&host)).map_err(ctx)?;
-            self.state.host_links.retain(|h| *h != host);
+            let both = [host.clone(), ifb_name(&host)];
+            remove_host_links(&both).map_err(ctx)?;
+            self.state.host_links.retain(|h| !both.contains(h));
         }
         self.state.config.interfaces.remove(pos);
+        self.state.write(&self.dir)
+    }
+
+    fn record_host_links(&mut self, host: Option<String>, iface: &Interface) {
+        if let Some(h) = host {
+            let ifb = iface.max_tx.is_some().then(|| ifb_name(&h));
+            self.state.host_links.push(h);
+            self.state.host_links.extend(ifb);
+        }
+    }
+
+    /// Change the receive and transmit limits (bits/s; `None` lifts one)
+    /// of interface `name` on the running container.
+    ///
+    /// ```no_run
+    /// # let mut ct = vpsos_core::Runtime::new().load("ct1")?;
+    /// ct.set_interface_rates("eth0", Some(100_000_000), None)?;
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
+    pub fn set_interface_rates(
+        &mut self,
+        name: &str,
+        max_rx: Option<u64>,
+        max_tx: Option<u64>,
+    ) -> Result<()> {
+        let id = self.state.id.clone();
+        let Some(pos) = self
+            .state
+            .config
+            .interfaces
+            .iter()
+            .position(|i| i.name == name)
+        else {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("container {id} has no interface {name}"),
+            ));
+        };
+        let mut iface = self.state.config.interfaces[pos].clone();
+        iface.max_rx = max_rx;
+        iface.max_tx = max_tx;
+        iface.validate(&format!("interfaces[{pos}]"))?;
+        let host = host_name(&id, &iface);
+        let nl = Netlink::open()?;
+        let hi = nl.index(&host)?;
+        shape(&nl, hi, &host, &self.dir, max_rx, max_tx)
+            .map_err(|e| e.context(format!("shaping interface {name} of container {id}")))?;
+        let ifb = ifb_name(&host);
+        self.state.host_links.retain(|h| *h != ifb);
+        if max_tx.is_some() {
+            self.state.host_links.push(ifb);
+        }
+        self.state.config.interfaces[pos] = iface;
         self.state.write(&self.dir)
     }
 

@@ -15,10 +15,12 @@
 
 mod addr;
 mod link;
+mod shape;
 mod socket;
 mod tap;
 
 pub use addr::IpCidr;
 pub use link::{parse_mac, Link};
+pub use shape::Qdisc;
 pub use socket::{run_in_netns, Netlink};
 pub use tap::create_tap;
