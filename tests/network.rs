@@ -533,3 +533,24 @@ fn shaped_interface_rates_are_set_changed_and_removed() {
     assert_eq!(rate(host), None);
     finish(&id, ct);
 }
+
+#[test]
+fn dummy_links() {
+    require_root!();
+    let supported = std::thread::spawn(|| {
+        assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNET) }, 0);
+        let nl = Netlink::open().unwrap();
+        match nl.add_dummy("vd0") {
+            Err(e) if e.errno() == Some(libc::EOPNOTSUPP) => return false,
+            r => r.unwrap(),
+        }
+        let l = nl.link("vd0").unwrap();
+        assert_eq!(l.kind.as_deref(), Some("dummy"));
+        nl.delete_named("vd0").unwrap();
+        assert!(nl.link("vd0").is_err());
+        true
+    })
+    .join()
+    .unwrap();
+    skip_unless!(supported, "dummy_links", "this kernel has no dummy driver");
+}
