@@ -371,18 +371,7 @@ impl Container {
     /// ends go.
     pub fn remove_interface(&mut self, name: &str) -> Result<()> {
         let id = self.state.id.clone();
-        let Some(pos) = self
-            .state
-            .config
-            .interfaces
-            .iter()
-            .position(|i| i.name == name)
-        else {
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                format!("container {id} has no interface {name}"),
-            ));
-        };
+        let pos = self.interface_pos(name)?;
         let ctx = |e: Error| e.context(format!("removing interface {name} of container {id}"));
         if self.state.config.interfaces[pos].kind == InterfaceKind::Tap {
             let ns = netns_of(&self.owner())?;
@@ -396,6 +385,17 @@ impl Container {
         }
         self.state.config.interfaces.remove(pos);
         self.state.write(&self.dir)
+    }
+
+    /// Where interface `name` is in the description, or `NotFound`.
+    fn interface_pos(&self, name: &str) -> Result<usize> {
+        let ifaces = &self.state.config.interfaces;
+        ifaces.iter().position(|i| i.name == name).ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("container {} has no interface {name}", self.state.id),
+            )
+        })
     }
 
     fn record_host_links(&mut self, host: Option<String>, iface: &Interface) {
@@ -421,18 +421,7 @@ impl Container {
         max_tx: Option<u64>,
     ) -> Result<()> {
         let id = self.state.id.clone();
-        let Some(pos) = self
-            .state
-            .config
-            .interfaces
-            .iter()
-            .position(|i| i.name == name)
-        else {
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                format!("container {id} has no interface {name}"),
-            ));
-        };
+        let pos = self.interface_pos(name)?;
         let mut iface = self.state.config.interfaces[pos].clone();
         iface.max_rx = max_rx;
         iface.max_tx = max_tx;
