@@ -27,7 +27,7 @@ mod error;
 mod features;
 pub mod idmap;
 pub mod net;
-mod rootfs;
+pub mod rootfs;
 pub mod security;
 mod spawn;
 

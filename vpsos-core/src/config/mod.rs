@@ -159,6 +159,12 @@ pub struct Config {
     /// Remount the root read-only after setup.
     #[serde(default)]
     pub readonly_rootfs: bool,
+    /// Mount the rootfs idmapped through the container's id maps: an image
+    /// owned by 0 on disk appears owned by the container's root, and what
+    /// it creates lands on disk as 0, with no chown (Linux 5.12+, and a
+    /// filesystem that supports it; `rootfs::chown_shift` otherwise).
+    #[serde(default)]
+    pub idmapped_rootfs: bool,
     /// Hostname (needs a new UTS namespace).
     #[serde(default)]
     pub hostname: Option<String>,
@@ -263,6 +269,7 @@ impl Config {
             config: Config {
                 rootfs: rootfs.into(),
                 readonly_rootfs: false,
+                idmapped_rootfs: false,
                 hostname: None,
                 domainname: None,
                 namespaces: Namespaces::all_new(),
@@ -419,6 +426,21 @@ impl ConfigBuilder {
     /// ```
     pub fn interface(mut self, i: Interface) -> Self {
         self.config.interfaces.push(i);
+        self
+    }
+
+    /// Mount the rootfs idmapped (see [`Config::idmapped_rootfs`]).
+    ///
+    /// ```
+    /// let cfg = vpsos_core::Config::builder("/srv/image")
+    ///     .id_maps(vpsos_core::IdMap::single(0, 100000, 65536))
+    ///     .idmapped_rootfs(true)
+    ///     .build()?;
+    /// assert!(cfg.idmapped_rootfs);
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
+    pub fn idmapped_rootfs(mut self, on: bool) -> Self {
+        self.config.idmapped_rootfs = on;
         self
     }
 

@@ -12,6 +12,14 @@ pub(super) fn config(c: &Config) -> Result<()> {
         p.validate()?;
     }
     c.apparmor.validate()?;
+    if c.idmapped_rootfs
+        && (!c.namespaces.is_new(NamespaceKind::User) || c.uid_map.is_none() || c.gid_map.is_none())
+    {
+        return Err(Error::invalid(
+            "idmapped_rootfs",
+            "needs a new user namespace with uid and gid maps",
+        ));
+    }
     for (i, iface) in c.interfaces.iter().enumerate() {
         let at = format!("interfaces[{i}]");
         iface.validate(&at)?;

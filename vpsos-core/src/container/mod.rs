@@ -226,6 +226,7 @@ impl Runtime {
             Err(e) => return Err(e).ctx(|| format!("creating {}", dir.display())),
         }
         let mut made = Made {
+            rootfs_mount: None,
             cgroup: None,
             apparmor: match crate::security::apparmor::apply(&config.apparmor, id) {
                 Ok(a) => a,
@@ -258,7 +259,13 @@ impl Runtime {
                 fifo,
                 late: late.then_some(&take as LateCgroup),
             };
-            let res = self.make_in(id, config, start, &dir, &mut made);
+            let res = match self.idmapped_rootfs(id, config) {
+                Ok(m) => {
+                    made.rootfs_mount = m;
+                    self.make_in(id, config, start, &dir, &mut made)
+                }
+                Err(e) => Err(e),
+            };
             if res.is_err() {
                 // made but never handed to the child: undo it here
                 if let Ok(cg) = take() {
@@ -273,6 +280,9 @@ impl Runtime {
             }
             if let Some(a) = &made.apparmor {
                 let _ = crate::security::apparmor::unload(a);
+            }
+            if let Some(m) = &made.rootfs_mount {
+                let _ = crate::rootfs::idmapped::unmount(m);
             }
             let _ = devnodes::remove_all(&devnodes::node_dir(&dir));
             let _ = fs::remove_dir_all(&dir);
@@ -314,8 +324,21 @@ impl Runtime {
             None
         };
         let mut fds = PlanFds::default();
+        // an idmapped rootfs: the plan mounts the idmapped copy; the state
+        // keeps the description as given
+        let idmapped;
+        let planned = match &made.rootfs_mount {
+            Some(m) => {
+                idmapped = Config {
+                    rootfs: m.clone(),
+                    ..config.clone()
+                };
+                &idmapped
+            }
+            None => config,
+        };
         let mut plan = plan::init_plan(
-            config,
+            planned,
             [opts.stdin, opts.stdout, opts.stderr],
             opts.extra_fds,
             console.as_ref(),
@@ -368,6 +391,7 @@ impl Runtime {
             config: config.clone(),
             apparmor: made.apparmor.clone(),
             host_links: vec![],
+            rootfs_mount: made.rootfs_mount.clone(),
         };
         let mut ct = Container {
             dir: dir.to_path_buf(),
@@ -385,6 +409,28 @@ impl Runtime {
             return Err(e);
         }
         Ok(ct)
+    }
+}
+
+impl Runtime {
+    /// With `idmapped_rootfs`: mount the rootfs through the container's id
+    /// maps at `<root>/.rootfs/<id>` (outside the state dir, which is
+    /// removed recursively) and return that path.
+    fn idmapped_rootfs(&self, id: &str, config: &Config) -> Result<Option<PathBuf>> {
+        let (true, Some(u), Some(g)) = (config.idmapped_rootfs, &config.uid_map, &config.gid_map)
+        else {
+            return Ok(None);
+        };
+        let target = self.root.join(".rootfs").join(id);
+        fs::create_dir_all(&target).ctx(|| format!("creating {}", target.display()))?;
+        let res = spawn::userns::with_maps(u, g).and_then(|ns| {
+            crate::rootfs::idmapped::mount(&config.rootfs, &target, std::os::fd::AsFd::as_fd(&ns))
+        });
+        if let Err(e) = res {
+            let _ = fs::remove_dir(&target);
+            return Err(e.context(format!("idmapping the rootfs of container {id}")));
+        }
+        Ok(Some(target))
     }
 }
 
@@ -416,6 +462,8 @@ struct Start<'a> {
 
 /// What a start has made on the host so far, for undoing a failed one.
 struct Made {
+    /// The idmapped rootfs mount.
+    rootfs_mount: Option<PathBuf>,
     cgroup: Option<Cgroup>,
     apparmor: Option<crate::security::apparmor::Applied>,
 }
@@ -441,6 +489,9 @@ fn check_features(config: &Config) -> Result<()> {
     }
     if config.namespaces.get(NamespaceKind::Cgroup).is_some() && !f.cgroup_namespaces {
         return Err(Error::unsupported("cgroup namespaces"));
+    }
+    if config.idmapped_rootfs && !f.idmapped_mounts {
+        return Err(Error::unsupported("idmapped mounts (Linux 5.12+)"));
     }
     if !f.clone3 || !f.openat2 {
         return Err(Error::unsupported("clone3 and openat2 (Linux 5.6+)"));
@@ -761,6 +812,10 @@ impl Container {
         devnodes::remove_all(&devnodes::node_dir(&self.dir))?;
         network::remove_host_links(&self.state.host_links)
             .map_err(|e| e.context(format!("deleting container {}", self.state.id)))?;
+        if let Some(m) = &self.state.rootfs_mount {
+            crate::rootfs::idmapped::unmount(m)
+                .map_err(|e| e.context(format!("deleting container {}", self.state.id)))?;
+        }
         if let Some(a) = &self.state.apparmor {
             crate::security::apparmor::unload(a)
                 .map_err(|e| e.context(format!("deleting container {}", self.state.id)))?;

@@ -60,6 +60,9 @@ pub(crate) struct StateFile {
     /// Host ends of its interfaces.
     #[serde(default)]
     pub host_links: Vec<String>,
+    /// Where its idmapped rootfs is mounted.
+    #[serde(default)]
+    pub rootfs_mount: Option<std::path::PathBuf>,
 }
 
 impl StateFile {

@@ -5,9 +5,11 @@
 //! child carries it out (see `spawn`), resolving every destination inside
 //! the rootfs.
 
+pub(crate) mod idmapped;
 use crate::config::{Config, MountKind, NamespaceKind, Propagation};
 use crate::error::{Error, Result};
 use crate::spawn::plan::{DevNode, MountOp, RootfsPlan};
+pub use idmapped::chown_shift;
 use libc::c_ulong;
 use std::ffi::{CStr, CString};
 use std::os::unix::ffi::OsStrExt;

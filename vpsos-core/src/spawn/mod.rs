@@ -28,6 +28,7 @@ pub(crate) mod plan;
 mod rootfs_child;
 mod sync;
 pub(crate) mod sys;
+pub(crate) mod userns;
 
 use crate::cgroup::Cgroup;
 use crate::error::{Error, ErrorKind, Result, ResultExt, Stage};
