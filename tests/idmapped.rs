@@ -73,6 +73,26 @@ fn idmapped_rootfs_on_ext4() {
     remove_rootfs(&dir);
 }
 
+/// A tmpfs mounted for a test, unmounted even if the test panics.
+struct Tmpfs(PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let c = std::ffi::CString::new(self.0.to_str().unwrap()).unwrap();
+        unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// tmpfs can be idmapped from Linux 6.3 on.
+fn tmpfs_idmaps() -> bool {
+    let k = &vpsos::HostFeatures::get().kernel;
+    let mut it = k
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse::<u32>().ok());
+    (it.next().unwrap_or(0), it.next().unwrap_or(0)) >= (6, 3)
+}
+
 #[test]
 fn idmapped_rootfs_on_tmpfs() {
     require_root!();
@@ -92,11 +112,23 @@ fn idmapped_rootfs_on_tmpfs() {
         )
     };
     assert_eq!(r, 0, "mounting a tmpfs");
+    let _guard = Tmpfs(dir.clone());
     let root = dir.join("root");
     image(&root);
-    check(&root);
-    unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
-    let _ = std::fs::remove_dir(&dir);
+    if tmpfs_idmaps() {
+        check(&root);
+    } else {
+        // older kernels: a clear Unsupported that names the fallback
+        let cfg = idmapped(&root, true).init(sh("true")).build().unwrap();
+        let id = id("idmapold");
+        let e = runtime()
+            .run(&id, &cfg, vpsos::CreateOptions::default())
+            .unwrap_err();
+        assert_eq!(e.kind(), vpsos::ErrorKind::Unsupported, "{e}");
+        assert!(e.to_string().contains("chown_shift"), "{e}");
+        assert!(!Path::new(STATE_ROOT).join(".rootfs").join(&id).exists());
+        assert_no_leaks(&id, &root);
+    }
 }
 
 #[test]
