@@ -30,6 +30,7 @@ pub mod net;
 pub mod rootfs;
 pub mod security;
 mod spawn;
+pub mod storage;
 
 pub use cgroup::Cgroup;
 pub use config::{
