@@ -1,6 +1,7 @@
 //! Where root filesystems live. [`dir`] is the embedded default: plain
-//! directories, no pool needed.
+//! directories, no pool needed; [`zfs`] drives the `zfs` command.
 
 pub mod dir;
+pub mod zfs;
 
 pub use dir::DirStorage;
