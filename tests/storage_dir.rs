@@ -102,3 +102,36 @@ fn rootfs_from_a_tree_and_a_tarball_runs_and_goes() {
     let _ = std::fs::remove_dir_all(scratch("store"));
     remove_rootfs(&src);
 }
+
+#[test]
+fn export_and_import_a_directory_container() {
+    require_root!();
+    let src = scratch("export-src");
+    vpsos::busybox::build_rootfs(&src, HOST_ROOT, HOST_ROOT).unwrap();
+    let st = DirStorage::new(scratch("export-store"));
+    let mut cfg = config()
+        .hostname("exported")
+        .init(sh("echo $(hostname) on $(stat -c %u /bin/busybox)"))
+        .build()
+        .unwrap();
+    cfg.rootfs = src.clone();
+    let mut stream = Vec::new();
+    vpsos::storage::export::export_dir(&cfg, &src, &mut stream).unwrap();
+
+    let back = vpsos::storage::export::import_dir(&st, "imported", &mut &stream[..]).unwrap();
+    assert_eq!(back.rootfs, st.path("imported"));
+    assert_eq!(back.hostname.as_deref(), Some("exported"));
+    let (status, out) = run_config(&back);
+    assert!(status.success(), "{out}");
+    assert_eq!(
+        out.trim(),
+        "exported on 0",
+        "the image keeps its owners: {out}"
+    );
+    // a stranger's stream is refused and leaves nothing
+    assert!(vpsos::storage::export::import_dir(&st, "junk", &mut &b"not an export"[..]).is_err());
+    assert!(!st.path("junk").exists());
+    st.delete("imported").unwrap();
+    let _ = std::fs::remove_dir_all(scratch("export-store"));
+    remove_rootfs(&src);
+}

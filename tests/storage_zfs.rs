@@ -210,6 +210,25 @@ fn datasets_clones_quotas_and_streams() {
         .unwrap()
         .iter()
         .any(|s| s.ends_with("@s2")));
+
+    // a container exported with its dataset comes back as a new one
+    let mut cfg = config()
+        .hostname("zexport")
+        .init(sh("hostname; wc -c < /root/new"))
+        .build()
+        .unwrap();
+    cfg.rootfs = pool.path("tpl");
+    let mut stream = Vec::new();
+    vpsos::storage::export::export_zfs(&cfg, &z, &format!("{tpl}@s2"), &mut stream).unwrap();
+    let back =
+        vpsos::storage::export::import_zfs(&z, &pool.ds("imported"), &mut &stream[..]).unwrap();
+    assert_eq!(back.rootfs, pool.path("imported"));
+    let (st, out) = run_config(&back);
+    assert!(st.success(), "{out}");
+    assert_eq!(
+        out.split_whitespace().collect::<Vec<_>>(),
+        ["zexport", "1048576"]
+    );
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! directories, no pool needed; [`zfs`] drives the `zfs` command.
 
 pub mod dir;
+pub mod export;
 pub mod zfs;
 
 pub use dir::DirStorage;
