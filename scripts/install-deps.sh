@@ -3,7 +3,7 @@
 # The test VM's own packages (qemu, debootstrap) are installed by
 # tests/vm/build-test-vm.sh when it first builds the image.
 set -euo pipefail
-pkgs=(busybox-static jq libseccomp-dev pkg-config gcc libc6-dev)
+pkgs=(busybox-static jq libseccomp-dev pkg-config gcc libc6-dev xfsprogs btrfs-progs)
 [ "${1:-}" = "--bench" ] && pkgs+=(crun runc hyperfine)
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done

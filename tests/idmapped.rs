@@ -166,3 +166,87 @@ fn chown_shift_is_the_fallback() {
     let e = vpsos::rootfs::chown_shift(other.path(), &m, &m).unwrap_err();
     assert!(e.to_string().contains("uid 70000"), "{e}");
 }
+
+#[test]
+fn idmapped_rootfs_on_zfs() {
+    require_root!();
+    let z = common::zfs::zfs();
+    skip_unless!(z.is_some(), "idmapped_rootfs_on_zfs", "no ZFS on this host");
+    let pool = common::zfs::Pool::new("idm");
+    z.unwrap().create(&pool.ds("img"), &[]).unwrap();
+    common::zfs::fill(&pool.path("img"), 0);
+    check(&pool.path("img"));
+}
+
+/// A filesystem of `kind` in a loop-mounted image file, unmounted (and
+/// the file removed) even if the test panics.
+struct LoopFs {
+    dir: PathBuf,
+    file: PathBuf,
+}
+
+impl LoopFs {
+    fn new(kind: &str) -> Option<LoopFs> {
+        let base = format!("/var/tmp/vpsos-tests/idmap-{kind}-{}", std::process::id());
+        let (dir, file) = (PathBuf::from(&base), PathBuf::from(format!("{base}.img")));
+        std::fs::create_dir_all("/var/tmp/vpsos-tests").unwrap();
+        std::fs::File::create(&file)
+            .unwrap()
+            .set_len(320 << 20)
+            .unwrap();
+        let mkfs = std::process::Command::new(format!("mkfs.{kind}"))
+            .arg("-q")
+            .arg(&file)
+            .status();
+        if !mkfs.is_ok_and(|s| s.success()) {
+            let _ = std::fs::remove_file(&file);
+            return None;
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        if !std::path::Path::new("/dev/loop-control").exists() {
+            let _ = std::process::Command::new("modprobe").arg("loop").status();
+        }
+        let ok = std::process::Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&file)
+            .arg(&dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mounting the {kind} image");
+        Some(LoopFs { dir, file })
+    }
+}
+
+impl Drop for LoopFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.dir).status();
+        let _ = std::fs::remove_dir(&self.dir);
+        let _ = std::fs::remove_file(&self.file);
+    }
+}
+
+fn on_loop_fs(kind: &str) {
+    let fs = LoopFs::new(kind);
+    skip_unless!(
+        fs.is_some(),
+        &format!("idmapped_rootfs_on_{kind}"),
+        format!("no mkfs.{kind}")
+    );
+    let fs = fs.unwrap();
+    let root = fs.dir.join("root");
+    image(&root);
+    check(&root);
+}
+
+#[test]
+fn idmapped_rootfs_on_xfs() {
+    require_root!();
+    on_loop_fs("xfs");
+}
+
+#[test]
+fn idmapped_rootfs_on_btrfs() {
+    require_root!();
+    on_loop_fs("btrfs");
+}

@@ -6,89 +6,12 @@
 
 mod common;
 
+use common::zfs::{fill, zfs, Pool};
 use common::*;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use vpsos::storage::zfs::{SendOptions, Zfs};
 use vpsos::{CreateOptions, ErrorKind, Process};
-
-/// The zfs API, loading the module if the host has it.
-fn zfs() -> Option<Zfs> {
-    if !Path::new("/sys/module/zfs").exists() {
-        let _ = Command::new("modprobe").arg("zfs").status();
-    }
-    Zfs::new().ok()
-}
-
-/// A file-backed pool, destroyed when dropped.
-struct Pool {
-    name: String,
-    file: PathBuf,
-    mnt: PathBuf,
-}
-
-impl Pool {
-    fn new(tag: &str) -> Pool {
-        let name = format!("vpt{tag}{}", std::process::id());
-        let file = PathBuf::from(format!("/var/tmp/{name}.img"));
-        let mnt = PathBuf::from(format!("/var/tmp/vpsos-tests/zfs-{name}"));
-        std::fs::File::create(&file)
-            .unwrap()
-            .set_len(256 << 20)
-            .unwrap();
-        let ok = Command::new("zpool")
-            .args([
-                "create",
-                "-f",
-                "-O",
-                &format!("mountpoint={}", mnt.display()),
-                &name,
-            ])
-            .arg(&file)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "zpool create {name}");
-        Pool { name, file, mnt }
-    }
-
-    fn ds(&self, rel: &str) -> String {
-        format!("{}/{rel}", self.name)
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.mnt.join(rel)
-    }
-}
-
-impl Drop for Pool {
-    fn drop(&mut self) {
-        let _ = Command::new("zpool")
-            .args(["destroy", "-f", &self.name])
-            .status();
-        let _ = std::fs::remove_file(&self.file);
-        let _ = std::fs::remove_dir_all(&self.mnt);
-    }
-}
-
-/// A busybox image copied into a mounted dataset's directory (building in
-/// place would remove the mountpoint).
-fn fill(dir: &Path) {
-    let tmp = PathBuf::from(format!(
-        "/var/tmp/vpsos-tests/zfs-image-{}",
-        std::process::id()
-    ));
-    vpsos::busybox::build_rootfs(&tmp, HOST_ROOT, HOST_ROOT).unwrap();
-    let ok = Command::new("cp")
-        .arg("-a")
-        .arg(tmp.join("."))
-        .arg(dir)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "copying the image into {}", dir.display());
-    let _ = std::fs::remove_dir_all(&tmp);
-}
 
 fn sum(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap()
@@ -125,7 +48,7 @@ fn datasets_clones_quotas_and_streams() {
         ],
     )
     .unwrap();
-    fill(&pool.path("tpl"));
+    fill(&pool.path("tpl"), HOST_ROOT);
 
     // one batched get equals what `zfs get` prints, property by property
     let props = [
@@ -164,7 +87,11 @@ fn datasets_clones_quotas_and_streams() {
 
     // a write beyond refquota fails with EDQUOT
     z.create(&pool.ds("q"), &[("refquota", "4M")]).unwrap();
-    let e = std::fs::write(pool.path("q/big"), vec![1u8; 16 << 20]).unwrap_err();
+    // incompressible: ZFS 2.2+ compresses by default
+    let mut data = vec![0u8; 16 << 20];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut data)
+        .unwrap();
+    let e = std::fs::write(pool.path("q/big"), &data).unwrap_err();
     assert_eq!(e.raw_os_error(), Some(libc::EDQUOT), "{e}");
 
     // full send/receive keeps the data
@@ -245,7 +172,7 @@ fn migration_between_pools_in_osctlds_order() {
     let (src, dst) = (a.ds("ct/101"), b.ds("ct/101"));
     z.create(&src, &[]).unwrap();
     z.create(&b.ds("ct"), &[]).unwrap();
-    fill(&a.path("ct/101"));
+    fill(&a.path("ct/101"), HOST_ROOT);
     let mut cfg = config()
         .init(Process::new(["/bin/sleep", "1000"]))
         .build()
@@ -284,4 +211,43 @@ fn migration_between_pools_in_osctlds_order() {
     let (st, out) = run_config(&cfg);
     assert!(st.success(), "{out}");
     assert_eq!(out, "one\ntwo\n");
+}
+
+#[test]
+fn osctlds_layout_needs_no_special_case() {
+    require_root!();
+    let z = zfs();
+    skip_unless!(
+        z.is_some(),
+        "osctlds_layout_needs_no_special_case",
+        "no ZFS on this host"
+    );
+    let z = z.unwrap();
+    let pool = Pool::new("osctl");
+    // <pool>/ct/<id>, canmount=noauto, user properties, rootfs in private/
+    let ds = pool.ds("ct/102");
+    z.create(
+        &ds,
+        &[("canmount", "noauto"), ("org.vpsadminos.osctl:id", "102")],
+    )
+    .unwrap();
+    let p = z
+        .get(&[&ds], &["canmount", "mounted", "org.vpsadminos.osctl:id"])
+        .unwrap();
+    assert_eq!(p.get(&ds, "canmount"), Some("noauto"));
+    assert_eq!(p.get(&ds, "mounted"), Some("no"));
+    assert_eq!(p.get(&ds, "org.vpsadminos.osctl:id"), Some("102"));
+    z.mount(&ds).unwrap();
+    std::fs::create_dir_all(pool.path("ct/102/private")).unwrap();
+    fill(&pool.path("ct/102/private"), HOST_ROOT);
+    let mut cfg = config().init(sh("echo in-private")).build().unwrap();
+    cfg.rootfs = pool.path("ct/102/private");
+    let (st, out) = run_config(&cfg);
+    assert!(st.success() && out.trim() == "in-private", "{out}");
+    assert_eq!(
+        z.list(&pool.ds("ct"), "filesystem", Some(1)).unwrap(),
+        [pool.ds("ct"), ds.clone()]
+    );
+    z.unmount(&ds).unwrap();
+    z.destroy(&pool.ds("ct"), true).unwrap();
 }

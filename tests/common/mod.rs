@@ -2,6 +2,8 @@
 //! output capture and a leak check that every test ends with.
 #![allow(dead_code)]
 
+pub mod zfs;
+
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};

@@ -1,0 +1,90 @@
+//! Test pools for the ZFS tests: file-backed, made and destroyed by the test.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use vpsos::storage::zfs::Zfs;
+
+/// The zfs API, loading the module if the host has it.
+pub fn zfs() -> Option<Zfs> {
+    if !Path::new("/sys/module/zfs").exists() {
+        let _ = Command::new("modprobe").arg("zfs").status();
+    }
+    Zfs::new().ok()
+}
+
+/// A file-backed pool, destroyed when dropped.
+pub struct Pool {
+    pub name: String,
+    file: PathBuf,
+    mnt: PathBuf,
+}
+
+impl Pool {
+    pub fn new(tag: &str) -> Pool {
+        let name = format!("vpt{tag}{}", std::process::id());
+        let file = PathBuf::from(format!("/var/tmp/{name}.img"));
+        let mnt = PathBuf::from(format!("/var/tmp/vpsos-tests/zfs-{name}"));
+        std::fs::File::create(&file)
+            .unwrap()
+            .set_len(256 << 20)
+            .unwrap();
+        let ok = Command::new("zpool")
+            .args([
+                "create",
+                "-f",
+                "-O",
+                &format!("mountpoint={}", mnt.display()),
+                &name,
+            ])
+            .arg(&file)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "zpool create {name}");
+        Pool { name, file, mnt }
+    }
+
+    pub fn ds(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.name)
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.mnt.join(rel)
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        let _ = Command::new("zpool")
+            .args(["destroy", "-f", &self.name])
+            .status();
+        let _ = std::fs::remove_file(&self.file);
+        let _ = std::fs::remove_dir_all(&self.mnt);
+    }
+}
+
+/// A busybox image copied into a mounted dataset's directory (building in
+/// place would remove the mountpoint).
+pub fn fill(dir: &Path, owner: u32) {
+    // parallel tests each build their own
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = PathBuf::from(format!(
+        "/var/tmp/vpsos-tests/zfs-image-{}-{n}",
+        std::process::id()
+    ));
+    vpsos::busybox::build_rootfs(&tmp, owner, owner).unwrap();
+    let out = Command::new("cp")
+        .arg("-a")
+        .arg(tmp.join("."))
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "copying the image into {}: {}",
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
