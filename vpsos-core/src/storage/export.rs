@@ -123,7 +123,11 @@ mod tests {
 
     #[test]
     fn header_round_trips_and_rejects_strangers() {
-        let cfg = Config::builder("/srv/a").hostname("h").build().unwrap();
+        let cfg = Config::builder("/srv/a")
+            .id_maps(crate::IdMap::single(0, 100_000, 65536))
+            .hostname("h")
+            .build()
+            .unwrap();
         let mut buf = Vec::new();
         write_header(&mut buf, &cfg, b't').unwrap();
         buf.extend_from_slice(b"payload");

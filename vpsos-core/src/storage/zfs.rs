@@ -136,16 +136,7 @@ impl Zfs {
             .command(args)
             .output()
             .map_err(|e| Error::new(ErrorKind::Io, format!("running zfs: {e}")))?;
-        if !out.status.success() {
-            return Err(Error::new(
-                ErrorKind::Command,
-                format!(
-                    "zfs {}: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&out.stderr).trim()
-                ),
-            ));
-        }
+        check(args, &out)?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
@@ -358,20 +349,26 @@ fn pump(
     }
 }
 
+/// A failed `zfs args` as a `Command` error carrying its stderr.
+fn check(args: &[&str], out: &std::process::Output) -> Result<()> {
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorKind::Command,
+        format!(
+            "zfs {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    ))
+}
+
 fn finish(child: std::process::Child, args: &[&str], pumped: std::io::Result<u64>) -> Result<u64> {
     let out = child
         .wait_with_output()
         .map_err(|e| Error::new(ErrorKind::Io, format!("waiting for zfs: {e}")))?;
-    if !out.status.success() {
-        return Err(Error::new(
-            ErrorKind::Command,
-            format!(
-                "zfs {}: {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        ));
-    }
+    check(args, &out)?;
     pumped.map_err(|e| {
         Error::new(
             ErrorKind::Io,
