@@ -166,32 +166,29 @@ impl Netlink {
 
     /// Remove link `index`'s root qdisc (back to the default); none is fine.
     pub fn clear_rate(&self, index: u32) -> Result<()> {
-        let mut m = TcMessage::default();
-        m.header.index = index as i32;
-        m.header.parent = TcHandle::ROOT;
-        match self.request(
-            RouteNetlinkMessage::DelQueueDiscipline(m),
-            0,
-            &format!("removing the root qdisc of link {index}"),
-        ) {
-            Err(e) if matches!(e.errno(), Some(libc::ENOENT) | Some(libc::EINVAL)) => Ok(()),
-            r => r.map(|_| ()),
-        }
+        self.del_qdisc(index, TcHandle::ROOT, TcHandle::UNSPEC, "root")
     }
 
     /// Remove link `index`'s ingress qdisc (and its filters); none is fine.
     pub fn clear_ingress(&self, index: u32) -> Result<()> {
-        let mut m = TcMessage::default();
-        m.header.index = index as i32;
-        m.header.parent = TcHandle::INGRESS;
-        m.header.handle = TcHandle {
+        let ingress = TcHandle {
             major: 0xffff,
             minor: 0,
         };
+        self.del_qdisc(index, TcHandle::INGRESS, ingress, "ingress")
+    }
+
+    /// Delete the qdisc at `parent`/`handle` of link `index`; a missing
+    /// one is fine.
+    fn del_qdisc(&self, index: u32, parent: TcHandle, handle: TcHandle, which: &str) -> Result<()> {
+        let mut m = TcMessage::default();
+        m.header.index = index as i32;
+        m.header.parent = parent;
+        m.header.handle = handle;
         match self.request(
             RouteNetlinkMessage::DelQueueDiscipline(m),
             0,
-            &format!("removing the ingress qdisc of link {index}"),
+            &format!("removing the {which} qdisc of link {index}"),
         ) {
             Err(e) if matches!(e.errno(), Some(libc::ENOENT) | Some(libc::EINVAL)) => Ok(()),
             r => r.map(|_| ()),
