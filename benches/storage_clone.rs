@@ -7,8 +7,12 @@
 //! `cargo bench --bench storage_clone -- [RUNS]` (as root; default 10).
 use std::path::Path;
 use std::process::Command;
+
+#[allow(dead_code)]
+#[path = "../tests/common/zfs.rs"]
+mod zfs_pool;
 use std::time::{Duration, Instant};
-use vpsos::storage::{zfs::Zfs, DirStorage};
+use vpsos::storage::DirStorage;
 use vpsos::{busybox, CgroupPlacement, Config, CreateOptions, IdMap, Process, Runtime};
 
 fn run_once(rt: &Runtime, rootfs: &Path, id: &str) {
@@ -33,35 +37,14 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(10);
-    if !Path::new("/sys/module/zfs").exists() {
-        let _ = Command::new("modprobe").arg("zfs").status();
-    }
-    let Ok(zfs) = Zfs::new() else {
+    let Some(zfs) = zfs_pool::zfs() else {
         println!("storage_clone: no ZFS on this host (run it in the test VM)");
         return;
     };
-    let pool = format!("vpbench{}", std::process::id());
-    let img = format!("/var/tmp/{pool}.img");
-    let mnt = format!("/var/tmp/vpsos-bench/{pool}");
-    std::fs::File::create(&img)
-        .unwrap()
-        .set_len(1 << 30)
-        .unwrap();
-    let ok = Command::new("zpool")
-        .args([
-            "create",
-            "-f",
-            "-O",
-            &format!("mountpoint={mnt}"),
-            &pool,
-            &img,
-        ])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "zpool create");
-    let tpl_dir = Path::new(&mnt).join("tpl");
-    zfs.create(&format!("{pool}/tpl"), &[]).unwrap();
+    // the tests' file-backed pool: destroyed when dropped, panics included
+    let pool = zfs_pool::Pool::new("bench");
+    let tpl = pool.ds("tpl");
+    zfs.create(&tpl, &[]).unwrap();
     let src = "/var/tmp/vpsos-bench/clone-src";
     busybox::build_rootfs(src, 420_000, 420_000).unwrap();
     for i in 0..32 {
@@ -71,14 +54,13 @@ fn main() {
         )
         .unwrap();
     }
-    assert!(Command::new("cp")
+    let cp = Command::new("cp")
         .arg("-a")
         .arg(format!("{src}/."))
-        .arg(&tpl_dir)
-        .status()
-        .unwrap()
-        .success());
-    zfs.snapshot(&format!("{pool}/tpl@base"), false).unwrap();
+        .arg(pool.path("tpl"))
+        .status();
+    assert!(cp.unwrap().success(), "filling the template");
+    zfs.snapshot(&format!("{tpl}@base"), false).unwrap();
 
     let rt = Runtime::with_root("/run/vpsos-bench");
     let st = DirStorage::new("/var/tmp/vpsos-bench/clone-store");
@@ -91,22 +73,16 @@ fn main() {
         copy.push(t.elapsed());
 
         let t = Instant::now();
-        let ds = format!("{pool}/ct{i}");
-        zfs.clone_snapshot(&format!("{pool}/tpl@base"), &ds, &[])
+        let ds = pool.ds(&format!("ct{i}"));
+        zfs.clone_snapshot(&format!("{tpl}@base"), &ds, &[])
             .unwrap();
-        run_once(
-            &rt,
-            &Path::new(&mnt).join(format!("ct{i}")),
-            &format!("clone{i}"),
-        );
+        run_once(&rt, &pool.path(&format!("ct{i}")), &format!("clone{i}"));
         zfs.destroy(&ds, false).unwrap();
         clone.push(t.elapsed());
     }
-    let _ = Command::new("zpool")
-        .args(["destroy", "-f", &pool])
-        .status();
-    let _ = std::fs::remove_file(&img);
+    drop(pool);
     let _ = std::fs::remove_dir_all(src);
+    let _ = std::fs::remove_dir("/var/tmp/vpsos-bench/clone-store");
     for h in vpsos::cgroup::hierarchies() {
         let _ = std::fs::remove_dir(h.mountpoint.join("vpsos-bench"));
     }

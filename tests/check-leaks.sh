@@ -6,6 +6,8 @@ set -u
 fail=0
 say() { echo "leak: $*"; fail=1; }
 for d in /run/vpsos-test/*; do [ -e "$d" ] && say "state dir $d"; done
+# idmapped rootfs mounts live beside the state dirs, in .rootfs/
+for d in /run/vpsos-test/.rootfs/*; do [ -e "$d" ] && say "idmapped rootfs mount point $d"; done
 for h in /sys/fs/cgroup /sys/fs/cgroup/*; do
   p=$h/vpsos-test
   [ -d "$p" ] || continue
@@ -23,11 +25,13 @@ for d in /dev/.vpsos/*; do
   [ -e "$d" ] && [[ $(basename "$d") =~ ^[a-z]+-[0-9]+-[0-9]+\.[0-9a-f]{8}$ ]] && say "device nodes $d"
 done
 grep -q vpsos-tests /proc/self/mountinfo && say "mounts of /var/tmp/vpsos-tests"
+awk '$5 ~ "^/run/vpsos-test/" { print $5 }' /proc/self/mountinfo | while read -r m; do echo "leak: mount $m"; done | grep . && fail=1
 # test bridges (vptbr…) and host ends of test interfaces (vpst…)
 for l in /sys/class/net/vpt*; do [ -e "$l" ] && say "link ${l##*/}"; done
 if [ $fail = 0 ]; then
   for h in /sys/fs/cgroup /sys/fs/cgroup/*; do [ -d "$h/vpsos-test" ] && rmdir "$h/vpsos-test" 2>/dev/null; done
-  rm -rf /run/vpsos-test /var/tmp/vpsos-tests
+  # never through a mount, should one have escaped the checks above
+  rm -rf --one-file-system /run/vpsos-test /var/tmp/vpsos-tests
   echo "leak check: nothing left behind"
 fi
 exit $fail
