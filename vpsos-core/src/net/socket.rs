@@ -138,8 +138,12 @@ impl Netlink {
                 let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rbuf[off..n])
                     .map_err(|e| ctx(Error::new(ErrorKind::Io, format!("netlink reply: {e}"))))?;
                 let len = reply.header.length as usize;
+                if len == 0 {
+                    break;
+                }
+                // messages in a datagram are 4-byte aligned
+                off += (len + 3) & !3;
                 if reply.header.sequence_number != seq {
-                    off += len.max(1);
                     continue;
                 }
                 match reply.payload {
@@ -156,10 +160,6 @@ impl Netlink {
                     NetlinkPayload::InnerMessage(m) => out.push(m),
                     _ => {}
                 }
-                if len == 0 {
-                    break;
-                }
-                off += (len + 3) & !3;
             }
         }
     }
