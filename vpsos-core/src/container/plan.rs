@@ -156,7 +156,16 @@ pub(crate) fn process(
 /// the runtime holds: fail here, naming them, rather than with a bare EPERM
 /// from capset in the child.
 fn check_grantable(masks: &[u64; 5]) -> Result<()> {
-    let [_, _, held, ..] = crate::config::Capabilities::held()?.masks();
+    // only the permitted set bounds what can be granted
+    let held = caps::read(None, caps::CapSet::Permitted)
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::Io,
+                format!("reading this thread's capabilities: {e}"),
+            )
+        })?
+        .iter()
+        .fold(0u64, |m, c| m | c.bitmask());
     let [_, effective, permitted, inheritable, ambient] = *masks;
     let missing = (effective | permitted | inheritable | ambient) & !held;
     if missing == 0 {
