@@ -76,6 +76,21 @@ pub enum Propagation {
     Shared,
 }
 
+impl Propagation {
+    /// The `MS_*` flag for mount(2).
+    ///
+    /// ```
+    /// assert_eq!(vpsos_core::Propagation::Slave.ms_flag(), libc::MS_SLAVE);
+    /// ```
+    pub fn ms_flag(self) -> libc::c_ulong {
+        match self {
+            Propagation::Private => libc::MS_PRIVATE,
+            Propagation::Slave => libc::MS_SLAVE,
+            Propagation::Shared => libc::MS_SHARED,
+        }
+    }
+}
+
 /// Where the container's cgroup goes.
 ///
 /// `path` is relative to each hierarchy's root and may use `{id}`; osctld's

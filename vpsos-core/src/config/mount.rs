@@ -1,14 +1,16 @@
 //! Extra mounts in the container's description.
 
+use super::Propagation;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
 /// What to mount.
 ///
-/// In JSON: `{"type":"bind","source":"/srv/data"}`, `{"type":"tmpfs"}`,
-/// `{"type":"fs","fstype":"proc","source":"proc"}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "lowercase")]
+/// In JSON the kind is the mount's `type` field with its own fields beside
+/// the others: `{"destination":"/data","type":"bind","source":"/srv/data"}`,
+/// `{"destination":"/run","type":"tmpfs"}`,
+/// `{"destination":"/proc2","type":"fs","fstype":"proc","source":"proc"}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MountKind {
     /// Bind-mount a host path (file or directory).
     Bind {
@@ -34,37 +36,133 @@ pub enum MountKind {
 /// assert!(m.readonly && m.recursive);
 /// let t = Mount::tmpfs("/run").data("mode=755,size=64m");
 /// assert_eq!(t.data.as_deref(), Some("mode=755,size=64m"));
+/// // the JSON form is flat, and round-trips
+/// let json = serde_json::to_string(&m).unwrap();
+/// assert_eq!(serde_json::from_str::<Mount>(&json).unwrap(), m);
+/// let d: Mount = serde_json::from_str(r#"{"destination":"/d","type":"bind","source":"/srv"}"#).unwrap();
+/// assert_eq!(d, Mount::bind("/srv", "/d"));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "MountJson", into = "MountJson")]
 pub struct Mount {
     /// Absolute path inside the container.
     pub destination: PathBuf,
     /// What to mount there.
-    #[serde(flatten)]
     pub kind: MountKind,
     /// Mount read-only.
-    #[serde(default)]
     pub readonly: bool,
     /// For binds: also bind the submounts (`rbind`). Default true.
-    #[serde(default = "yes")]
     pub recursive: bool,
     /// `nosuid`.
-    #[serde(default)]
     pub nosuid: bool,
     /// `nodev`.
-    #[serde(default)]
     pub nodev: bool,
     /// `noexec`.
-    #[serde(default)]
     pub noexec: bool,
     /// Filesystem data (e.g. `size=64m,mode=1777` for tmpfs).
-    #[serde(default)]
     pub data: Option<String>,
+    /// Propagation of this mount (default: that of the container's root).
+    pub propagation: Option<Propagation>,
+}
+
+/// The flat JSON form of a [`Mount`]: serde cannot combine a flattened,
+/// internally tagged enum with `deny_unknown_fields`, so the kind's fields
+/// live here beside the others and [`Mount`] converts.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MountJson {
+    destination: PathBuf,
+    #[serde(rename = "type")]
+    kind: MountType,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    fstype: Option<String>,
+    #[serde(default)]
+    readonly: bool,
+    #[serde(default = "yes")]
+    recursive: bool,
+    #[serde(default)]
+    nosuid: bool,
+    #[serde(default)]
+    nodev: bool,
+    #[serde(default)]
+    noexec: bool,
+    #[serde(default)]
+    data: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    propagation: Option<Propagation>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum MountType {
+    Bind,
+    Tmpfs,
+    Fs,
 }
 
 fn yes() -> bool {
     true
+}
+
+impl TryFrom<MountJson> for Mount {
+    type Error = String;
+
+    fn try_from(j: MountJson) -> Result<Mount, String> {
+        let kind = match (j.kind, j.source, j.fstype) {
+            (MountType::Bind, Some(source), None) => MountKind::Bind { source },
+            (MountType::Bind, None, _) => return Err("a bind mount needs `source`".into()),
+            (MountType::Tmpfs, None, None) => MountKind::Tmpfs,
+            (MountType::Fs, Some(source), Some(fstype)) => MountKind::Fs {
+                fstype,
+                source: source.to_string_lossy().into_owned(),
+            },
+            (MountType::Fs, _, _) => {
+                return Err("a mount of type fs needs `fstype` and `source`".into())
+            }
+            (_, _, Some(_)) => return Err("`fstype` belongs to mounts of type fs".into()),
+            (MountType::Tmpfs, Some(_), _) => {
+                return Err("a tmpfs takes no `source` (its options go in `data`)".into())
+            }
+        };
+        Ok(Mount {
+            destination: j.destination,
+            kind,
+            readonly: j.readonly,
+            recursive: j.recursive,
+            nosuid: j.nosuid,
+            nodev: j.nodev,
+            noexec: j.noexec,
+            data: j.data,
+            propagation: j.propagation,
+        })
+    }
+}
+
+impl From<Mount> for MountJson {
+    fn from(m: Mount) -> MountJson {
+        let (kind, source, fstype) = match m.kind {
+            MountKind::Bind { source } => (MountType::Bind, Some(source), None),
+            MountKind::Tmpfs => (MountType::Tmpfs, None, None),
+            MountKind::Fs { fstype, source } => {
+                (MountType::Fs, Some(PathBuf::from(source)), Some(fstype))
+            }
+        };
+        MountJson {
+            destination: m.destination,
+            kind,
+            source,
+            fstype,
+            readonly: m.readonly,
+            recursive: m.recursive,
+            nosuid: m.nosuid,
+            nodev: m.nodev,
+            noexec: m.noexec,
+            data: m.data,
+            propagation: m.propagation,
+        }
+    }
 }
 
 impl Mount {
@@ -78,6 +176,7 @@ impl Mount {
             nodev: false,
             noexec: false,
             data: None,
+            propagation: None,
         }
     }
 
@@ -126,5 +225,48 @@ impl Mount {
     pub fn data(mut self, data: &str) -> Mount {
         self.data = Some(data.into());
         self
+    }
+
+    /// Set this mount's propagation.
+    ///
+    /// ```
+    /// use vpsos_core::{Mount, Propagation};
+    /// let m = Mount::bind("/srv/shared", "/shared").propagation(Propagation::Slave);
+    /// assert_eq!(m.propagation, Some(Propagation::Slave));
+    /// ```
+    pub fn propagation(mut self, p: Propagation) -> Mount {
+        self.propagation = Some(p);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_through_json() {
+        for m in [
+            Mount::bind("/srv/a", "/a").readonly().non_recursive(),
+            Mount::tmpfs("/run").data("size=1m").propagation(Propagation::Shared),
+            Mount::fs("proc", "proc", "/proc2"),
+        ] {
+            let j = serde_json::to_string(&m).unwrap();
+            assert_eq!(serde_json::from_str::<Mount>(&j).unwrap(), m, "{j}");
+        }
+    }
+
+    #[test]
+    fn unknown_and_misplaced_fields_are_refused() {
+        for (j, why) in [
+            (r#"{"destination":"/a","type":"bind","source":"/b","bogus":1}"#, "unknown field"),
+            (r#"{"destination":"/a","type":"bind"}"#, "needs `source`"),
+            (r#"{"destination":"/a","type":"tmpfs","source":"/x"}"#, "takes no `source`"),
+            (r#"{"destination":"/a","type":"fs","source":"x"}"#, "needs `fstype`"),
+            (r#"{"destination":"/a","type":"nfs"}"#, "unknown variant"),
+        ] {
+            let e = serde_json::from_str::<Mount>(j).unwrap_err().to_string();
+            assert!(e.contains(why), "{j}: {e}");
+        }
     }
 }

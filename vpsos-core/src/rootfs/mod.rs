@@ -6,7 +6,7 @@
 //! the rootfs.
 
 pub(crate) mod idmapped;
-use crate::config::{Config, MountKind, NamespaceKind, Propagation};
+use crate::config::{Config, MountKind, NamespaceKind};
 use crate::error::{Error, Result};
 use crate::spawn::plan::{DevNode, MountOp, RootfsPlan};
 pub use idmapped::chown_shift;
@@ -59,6 +59,7 @@ fn op(
         data: data.map(|s| CString::new(s).expect("static string")),
         target_is_file: false,
         remount_flags: 0,
+        propagation: 0,
         label: format!("/{target} ({})", fstype.unwrap_or("bind")),
     }
 }
@@ -70,11 +71,7 @@ pub(crate) fn plan(config: &Config, console: Option<&CStr>) -> Result<RootfsPlan
     let userns = ns.get(NamespaceKind::User).is_some();
     let mut p = RootfsPlan {
         rootfs: cstr(config.rootfs.as_os_str().as_bytes(), "rootfs")?,
-        propagation: match config.root_propagation {
-            Propagation::Private => libc::MS_PRIVATE,
-            Propagation::Slave => libc::MS_SLAVE,
-            Propagation::Shared => libc::MS_SHARED,
-        },
+        propagation: config.root_propagation.ms_flag(),
         readonly_rootfs: config.readonly_rootfs,
         bind_devices: userns,
         ..RootfsPlan::default()
@@ -253,6 +250,7 @@ pub(crate) fn add_device_nodes(
             data: None,
             target_is_file: true,
             remount_flags: 0,
+            propagation: 0,
             label: format!("{} (device {rule})", target.display()),
         });
     }
@@ -283,6 +281,8 @@ fn user_mount(i: usize, m: &crate::config::Mount) -> Result<MountOp> {
         .map(|d| cstr(d, &field("data")))
         .transpose()?;
     let label = format!("{}", m.destination.display());
+    let rec = if m.recursive { libc::MS_REC } else { 0 };
+    let propagation = m.propagation.map_or(0, |p| p.ms_flag() | rec);
     Ok(match &m.kind {
         MountKind::Bind { source } => {
             // a missing source is reported by the child (stage mount, ENOENT)
@@ -295,6 +295,7 @@ fn user_mount(i: usize, m: &crate::config::Mount) -> Result<MountOp> {
                 data: None,
                 target_is_file: is_file,
                 remount_flags: flags,
+                propagation,
                 label: format!("{label} (bind from {})", source.display()),
             }
         }
@@ -306,6 +307,7 @@ fn user_mount(i: usize, m: &crate::config::Mount) -> Result<MountOp> {
             data,
             target_is_file: false,
             remount_flags: 0,
+            propagation,
             label: format!("{label} (tmpfs)"),
         },
         MountKind::Fs { fstype, source } => MountOp {
@@ -316,6 +318,7 @@ fn user_mount(i: usize, m: &crate::config::Mount) -> Result<MountOp> {
             data,
             target_is_file: false,
             remount_flags: 0,
+            propagation,
             label: format!("{label} ({fstype})"),
         },
     })

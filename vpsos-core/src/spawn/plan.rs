@@ -16,6 +16,8 @@ pub(crate) struct MountOp {
     pub target_is_file: bool,
     /// For binds with options: remount with these MS_* flags after binding.
     pub remount_flags: c_ulong,
+    /// MS_PRIVATE / MS_SLAVE / MS_SHARED (| MS_REC) to set once mounted; 0: keep.
+    pub propagation: c_ulong,
     /// What the parent calls it in error messages (`/proc (proc)`).
     pub label: String,
 }

@@ -162,6 +162,16 @@ unsafe fn do_mount(sync: c_int, root: c_int, m: &MountOp, index: u32) {
         check(sync, r as _, Stage::Mount, index);
         libc::close(fd);
     }
+    if m.propagation != 0 {
+        let fd = match ensure(root, &m.target, m.target_is_file) {
+            Ok(fd) => fd,
+            Err(e) => fail(sync, Stage::Mount, index, e),
+        };
+        let target = fd_path(fd, &mut path);
+        let r = libc::mount(null(), target, null(), m.propagation, null());
+        check(sync, r as _, Stage::Mount, index);
+        libc::close(fd);
+    }
 }
 
 /// Everything from propagation to the read-only root.
