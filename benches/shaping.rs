@@ -38,14 +38,14 @@ fn main() {
     let rx = make("shape-rx", "10.254.0.2/24", Some(limit_mbit * 1_000_000));
     let tx = make("shape-tx", "10.254.0.3/24", None);
     let sh = |s: &str| Process::new(["/bin/sh", "-c", s]);
-    let mut server = rx
+    let server = rx
         .exec(
             &sh("sleep 1000 | nc -l -p 5000 > /dev/null"),
             CreateOptions::default(),
         )
         .unwrap();
     let bytes: u64 = 8 << 20;
-    let mut p = tx
+    let p = tx
         .exec(
             &sh("dd if=/dev/zero of=/dev/shm/data bs=1M count=8 2>/dev/null; \
                  for i in $(seq 50); do nc -z 10.254.0.2 5000 2>/dev/null && break; sleep 0.1; done"),
@@ -54,7 +54,7 @@ fn main() {
         .unwrap();
     p.wait().unwrap();
     let t = Instant::now();
-    let mut send = tx
+    let send = tx
         .exec(
             &sh("nc 10.254.0.2 5000 < /dev/shm/data"),
             CreateOptions::default(),

@@ -40,7 +40,7 @@ fn main() {
             stdin: Stdio::Null,
             ..Default::default()
         };
-        let mut ct = rt.run(&format!("b{i}"), &cfg, opts).expect("run");
+        let ct = rt.run(&format!("b{i}"), &cfg, opts).expect("run");
         let st = ct.wait().expect("wait");
         ct.delete().expect("delete");
         assert!(st.status().is_some_and(|s| s.success()));

@@ -22,7 +22,7 @@ fn run_once(rt: &Runtime, rootfs: &Path, id: &str) {
         .init(Process::new(["/bin/true"]))
         .build()
         .unwrap();
-    let mut ct = rt.run(id, &cfg, CreateOptions::default()).unwrap();
+    let ct = rt.run(id, &cfg, CreateOptions::default()).unwrap();
     ct.wait().unwrap();
     ct.delete().unwrap();
 }

@@ -3,7 +3,7 @@
 //!
 //! Run as root: `cargo run --example busybox`
 use std::time::Instant;
-use vpsos::{busybox, Config, CreateOptions, IdMap, Process, Runtime};
+use vpsos::{busybox, Config, CreateOptions, IdMap, Process, Runtime, Stdio};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let map = IdMap::single(0, 200_000, 65_536);
@@ -22,7 +22,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let rt = Runtime::with_root("/run/vpsos-example");
     let t = Instant::now();
-    let mut ct = rt.run("demo", &config, CreateOptions::default())?;
+    // the init's stdout is this terminal (the default would be /dev/null)
+    let opts = CreateOptions {
+        stdout: Stdio::Inherit,
+        ..CreateOptions::default()
+    };
+    let ct = rt.run("demo", &config, opts)?;
     let status = ct.wait()?;
     println!("exit:        {status:?} after {:?}", t.elapsed());
     ct.delete()?;

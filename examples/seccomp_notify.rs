@@ -33,7 +33,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ]))
         .build()?;
     let rt = Runtime::with_root("/run/vpsos-example");
-    let mut ct = rt.create("notify-demo", &config, CreateOptions::default())?;
+    let ct = rt.create("notify-demo", &config, CreateOptions::default())?;
     let listener = ct
         .take_seccomp_listener()
         .expect("the profile has a Notify rule");

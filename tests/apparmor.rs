@@ -33,7 +33,7 @@ fn profile_confines_init_and_exec_and_goes_with_delete() {
         .build()
         .unwrap();
     let ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
-    let applied = ct.apparmor().unwrap().clone();
+    let applied = ct.apparmor().unwrap().unwrap();
     let label = applied.label.clone().expect("confined");
     assert_eq!(applied.profile, format!("vpsos-{id}"));
     assert!(apparmor::is_loaded(&applied.profile));
@@ -47,7 +47,7 @@ fn profile_confines_init_and_exec_and_goes_with_delete() {
         "init: {host_view} (want {label})"
     );
     let (r, w) = pipe();
-    let mut p = ct
+    let p = ct
         .exec(&Process::new(["/bin/sleep", "1000"]), capture(w))
         .unwrap();
     let host_view = std::fs::read_to_string(format!("/proc/{}/attr/current", p.pid())).unwrap();
@@ -75,7 +75,7 @@ fn profile_confines_init_and_exec_and_goes_with_delete() {
 
     // another process sees it in the state and deletes it all
     let again = runtime().load(&id).unwrap();
-    assert_eq!(again.apparmor(), Some(&applied));
+    assert_eq!(again.apparmor().unwrap(), Some(applied.clone()));
     again.delete_force().unwrap();
     drop(ct);
     assert!(
@@ -133,8 +133,8 @@ fn modes_on_a_host_with_and_without_apparmor() {
     let auto = config().init(sh("true")).build().unwrap();
     let id = id("aamode");
     if has_apparmor() {
-        let mut ct = runtime().run(&id, &on, CreateOptions::default()).unwrap();
-        let label = ct.apparmor().unwrap().label.clone().unwrap();
+        let ct = runtime().run(&id, &on, CreateOptions::default()).unwrap();
+        let label = ct.apparmor().unwrap().unwrap().label.clone().unwrap();
         assert_eq!(label, format!("vpsos-{id}//&:vpsos-{id}:"));
         ct.wait().unwrap();
         ct.delete().unwrap();
@@ -147,9 +147,9 @@ fn modes_on_a_host_with_and_without_apparmor() {
         assert!(e.to_string().contains("AppArmor"), "{e}");
         assert_no_leaks(&id, rootfs());
         // auto goes on without, and says why
-        let mut ct = runtime().run(&id, &auto, CreateOptions::default()).unwrap();
+        let ct = runtime().run(&id, &auto, CreateOptions::default()).unwrap();
         ct.wait().unwrap();
-        let a = ct.apparmor().unwrap();
+        let a = ct.apparmor().unwrap().unwrap();
         assert!(a.label.is_none());
         assert!(
             a.skipped.as_deref().unwrap().contains("no AppArmor"),

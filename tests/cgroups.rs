@@ -21,7 +21,7 @@ fn v2() -> bool {
 fn exec_split(ct: &Container, script: &str) -> (ExitStatus, String, String) {
     let (r, w) = pipe();
     let (er, ew) = pipe();
-    let mut p = ct
+    let p = ct
         .exec(
             &sh(script),
             CreateOptions {
@@ -94,7 +94,7 @@ fn fork_loop_stops_at_pids_max() {
         stderr: ew,
         ..Default::default()
     };
-    let mut ct = runtime().run(&id, &cfg, opts).unwrap();
+    let ct = runtime().run(&id, &cfg, opts).unwrap();
     let out = read_all(r);
     let err = read_all(er);
     ct.wait().unwrap();
@@ -184,7 +184,7 @@ fn freeze_stops_thaw_resumes_and_kill_all_empties() {
     assert_eq!(st, ExitStatus::Exited(0));
     let cg = ct.cgroup().unwrap().clone();
     assert!(cg.procs_recursive().len() >= 3);
-    cg.kill_all().unwrap();
+    cg.kill_all(std::time::Duration::from_secs(10)).unwrap();
     assert!(cg.procs_recursive().is_empty());
     finish(&id, ct);
 }
@@ -193,7 +193,7 @@ fn freeze_stops_thaw_resumes_and_kill_all_empties() {
 fn live_memory_limit_change_is_visible_inside_and_effective() {
     require_root!();
     let r = Resources::default().memory_max(32 * MIB).swap_max(0);
-    let (id, mut ct) = start("livemem", r, "sleep 1000");
+    let (id, ct) = start("livemem", r, "sleep 1000");
     let read_inside = |ct: &Container| {
         let (st, out, err) = exec_split(ct, &format!("cat {}", memory_max_inside()));
         assert_eq!(st, ExitStatus::Exited(0), "{err}");
@@ -212,7 +212,10 @@ fn live_memory_limit_change_is_visible_inside_and_effective() {
     assert_eq!(exec_split(&ct, hog).0, ExitStatus::Exited(0));
     // the state remembers it for other processes
     let again = runtime().load(&id).unwrap();
-    assert_eq!(again.config().resources.memory.max, Some(128 * MIB));
+    assert_eq!(
+        again.config().unwrap().resources.memory.max,
+        Some(128 * MIB)
+    );
     finish(&id, ct);
 }
 
@@ -264,7 +267,7 @@ fn every_limit_is_set_at_creation_and_read_back() {
     assert_eq!(got.block_io, r.block_io);
 
     // live: remove the quota and a throttle, lower the pids limit
-    let mut ct = ct;
+    let ct = ct;
     let change = Resources::default()
         .cpu_quota_percent(UNLIMITED)
         .pids_max(50)

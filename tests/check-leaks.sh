@@ -20,6 +20,14 @@ for s in /proc/[0-9]*/status; do
   uid=$(awk '/^Uid:/{print $3}' "$s" 2>/dev/null)
   [ -n "$uid" ] && [ "$uid" -ge 300000 ] && [ "$uid" -lt 365536 ] && say "process ${s#/proc/} (uid $uid, $(grep ^State: "$s" | cut -f2), $(tr '\0' ' ' < "${s%/status}/cmdline"))"
 done
+# monitors (the container's, and those of exec'd processes) of test containers
+for c in /proc/[0-9]*/comm; do
+  [ "$(cat "$c" 2>/dev/null)" = vpsos-monitor ] || continue
+  d=${c%/comm}
+  grep -q '^State:.*Z' "$d/status" 2>/dev/null && continue
+  args=$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null)
+  [[ $args =~ ^vpsos-monitor\ (init|proc)\ [a-z]+(-[a-z]+)*-[0-9]+-[0-9]+\  ]] && say "monitor ${d#/proc/}: $args"
+done
 # host nodes of granted devices (container/devnodes.rs), named <test id>.<hash>
 for d in /dev/.vpsos/*; do
   [ -e "$d" ] && [[ $(basename "$d") =~ ^[a-z]+-[0-9]+-[0-9]+\.[0-9a-f]{8}$ ]] && say "device nodes $d"

@@ -118,25 +118,26 @@ fn kvm_opens_only_when_granted() {
 #[test]
 fn grant_and_revoke_on_a_running_container() {
     require_root!();
-    let (id, mut ct) = privileged("live", &[]);
+    let (id, ct) = privileged("live", &[]);
     let (_, out) = exec_sh(&ct, "test -e /dev/kvm && echo present || echo absent");
     assert_eq!(out.trim(), "absent");
 
     ct.grant_device(DeviceRule::kvm()).unwrap();
     assert_kvm_opens(&ct, "");
-    assert!(ct.devices().contains(&DeviceRule::kvm()));
+    assert!(ct.devices().unwrap().contains(&DeviceRule::kvm()));
     // another process sees the grant in the state
     assert!(runtime()
         .load(&id)
         .unwrap()
         .devices()
+        .unwrap()
         .contains(&DeviceRule::kvm()));
 
     ct.revoke_device(&DeviceRule::kvm()).unwrap();
     let (_, out) = exec_sh(&ct, "test -e /dev/kvm && echo present || echo absent");
     assert_eq!(out.trim(), "absent", "the node goes with the grant");
     assert_kvm_denied(&ct, "mknod /dev/kvm c 10 232 && ");
-    assert!(!ct.devices().contains(&DeviceRule::kvm()));
+    assert!(!ct.devices().unwrap().contains(&DeviceRule::kvm()));
     // revoking what is not granted says so
     let e = ct.revoke_device(&DeviceRule::kvm()).unwrap_err();
     assert_eq!(e.kind(), vpsos::ErrorKind::NotFound);
@@ -146,7 +147,7 @@ fn grant_and_revoke_on_a_running_container() {
 #[test]
 fn live_grant_into_a_user_namespace_container() {
     require_root!();
-    let (id, mut ct) = unprivileged("livens", &[]);
+    let (id, ct) = unprivileged("livens", &[]);
     let (st, out) = exec_sh(&ct, OPEN_KVM);
     assert_ne!(st, ExitStatus::Exited(0), "{out}");
     // its root may not make the node itself

@@ -273,7 +273,7 @@ host links {:?} -> {:?}",
     let exe = std::env::current_exe().unwrap();
     let before = sha(&exe);
     let (r, w) = pipe();
-    let mut attacker = ct
+    let attacker = ct
         .exec(
             &sh("end=$(($(date +%s) + 3)); while [ $(date +%s) -lt $end ]; do \
                  for p in /proc/[0-9]*; do (echo x >> $p/exe) 2>/dev/null && echo \"WROTE $p\"; done; \
@@ -308,7 +308,7 @@ host links {:?} -> {:?}",
     let mut leaked = out.contains("host-secret-4711");
     for n in 3..12 {
         let (r, w) = pipe();
-        if let Ok(mut p) = ct.exec(
+        if let Ok(p) = ct.exec(
             &Process::new(["/bin/sh", "-c", "pwd; ls"]).cwd(format!("/proc/self/fd/{n}")),
             capture(w),
         ) {
@@ -351,7 +351,7 @@ host links {:?} -> {:?}",
     let (r, w) = pipe();
     let res = runtime().run(&id, &c2, capture(w));
     let inside = match res {
-        Ok(mut ct) => {
+        Ok(ct) => {
             let o = read_all(r);
             ct.wait().unwrap();
             ct.delete().unwrap();

@@ -38,7 +38,7 @@ fn check(root: &Path) {
     let cfg = idmapped(root, true).init(sh(SCRIPT)).build().unwrap();
     let id = id("idmap");
     let (r, w) = pipe();
-    let mut ct = runtime().run(&id, &cfg, capture(w)).unwrap();
+    let ct = runtime().run(&id, &cfg, capture(w)).unwrap();
     let out = read_all(r);
     let st = ct.wait().unwrap().status().unwrap();
     ct.delete().unwrap();

@@ -77,7 +77,7 @@ fn exit_codes_and_signals_propagate() {
     let (st, _) = run_sh(config(), "exit 7");
     assert_eq!(st, ExitStatus::Exited(7));
     // a signal from outside
-    let (id, mut ct) = sleeper("sig");
+    let (id, ct) = sleeper("sig");
     ct.kill(libc::SIGKILL).unwrap();
     assert_eq!(
         ct.wait().unwrap(),
@@ -171,9 +171,9 @@ fn create_start_state_stop_delete() {
         .unwrap();
     let id = id("life");
     let (r, w) = pipe();
-    let mut ct = rt.create(&id, &cfg, capture(w)).unwrap();
+    let ct = rt.create(&id, &cfg, capture(w)).unwrap();
     assert_eq!(ct.state().unwrap().status, Status::Created);
-    assert!(rt.list().unwrap().contains(&id));
+    assert!(rt.ids().unwrap().contains(&id));
     assert_eq!(
         rt.load(&id).unwrap().state().unwrap().status,
         Status::Created
@@ -191,19 +191,17 @@ fn create_start_state_stop_delete() {
     let running = rt.load(&id).unwrap();
     assert_eq!(running.delete().unwrap_err().kind(), ErrorKind::Busy);
     let t = Instant::now();
-    let exit = ct.stop(Duration::from_secs(10)).unwrap();
-    assert_eq!(exit, InitExit::Status(ExitStatus::Exited(0)));
-    assert!(
-        t.elapsed() < Duration::from_secs(10),
-        "halt signal honoured"
-    );
+    let how = ct.stop(Duration::from_secs(10)).unwrap();
+    assert_eq!(how.exit, InitExit::Status(ExitStatus::Exited(0)));
+    assert!(!how.killed, "halt signal honoured");
+    assert!(t.elapsed() < Duration::from_secs(10));
     let mut rest = String::new();
     r.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "halted\n");
     assert_eq!(ct.state().unwrap().status, Status::Stopped);
     ct.delete().unwrap();
     assert_eq!(rt.load(&id).unwrap_err().kind(), ErrorKind::NotFound);
-    assert!(!rt.list().unwrap().contains(&id));
+    assert!(!rt.ids().unwrap().contains(&id));
     assert_no_leaks(&id, rootfs());
 }
 
@@ -211,9 +209,14 @@ fn create_start_state_stop_delete() {
 fn stop_kills_after_timeout() {
     require_root!();
     // sleep as PID 1 has no handler: the halt signal is ignored
-    let (id, mut ct) = sleeper("stopkill");
-    let exit = ct.stop(Duration::from_millis(300)).unwrap();
-    assert_eq!(exit, InitExit::Status(ExitStatus::Signaled(libc::SIGKILL)));
+    let (id, ct) = sleeper("stopkill");
+    let how = ct.stop(Duration::from_millis(300)).unwrap();
+    assert_eq!(
+        how.exit,
+        InitExit::Status(ExitStatus::Signaled(libc::SIGKILL))
+    );
+    assert!(how.killed);
+    assert_eq!(how.exit.reason(), vpsos::EndReason::Killed(libc::SIGKILL));
     ct.delete().unwrap();
     assert_no_leaks(&id, rootfs());
 }
@@ -223,7 +226,7 @@ fn exec_joins_namespaces_with_own_status() {
     require_root!();
     let (id, ct) = sleeper("exec");
     let (r, w) = pipe();
-    let mut p = ct
+    let p = ct
         .exec(
             &sh("echo pid=$$; hostname; cat /proc/self/uid_map | tr -s ' '; ls /proc | grep -c '^[0-9]'; exit 3"),
             capture(w),
@@ -270,18 +273,22 @@ fn console_pty_for_init_and_exec() {
     let script = "[ -t 0 ] && [ -t 1 ] && echo isatty; [ -c /dev/console ] && echo console-ok; read line; echo got:$line";
     let cfg = config().init(sh(script).terminal(true)).build().unwrap();
     let id = id("console");
-    let mut ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
-    let mut master = std::fs::File::from(ct.take_console().expect("console master"));
+    let ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
+    let mut master = std::fs::File::from(ct.attach_console().expect("console attached"));
     master.write_all(b"hello\n").unwrap();
     let out = read_until(&mut master, "got:hello");
-    assert!(out.contains("isatty"), "{out}");
-    assert!(out.contains("console-ok"), "{out}");
     assert!(out.contains("got:hello"), "{out}");
     assert!(ct.wait().unwrap().status().unwrap().success());
+    // what it wrote before anyone attached is in the log
+    let log = String::from_utf8_lossy(&ct.console_log().unwrap()).into_owned();
+    assert!(
+        log.contains("isatty") && log.contains("console-ok"),
+        "{log}"
+    );
     ct.delete().unwrap();
 
     let (id2, ct) = sleeper("execpty");
-    let mut p = ct
+    let p = ct
         .exec(
             &sh("[ -t 1 ] && echo exec-tty").terminal(true),
             CreateOptions::default(),
@@ -333,12 +340,12 @@ fn joins_another_containers_network_namespace() {
 fn pid_reuse_cannot_redirect_signals() {
     require_root!();
     let rt = runtime();
-    let (id, mut ct) = sleeper("reuse");
+    let (id, ct) = sleeper("reuse");
     ct.stop(Duration::from_millis(100)).unwrap();
     // pretend the pid was reused by this very test process
     let p = ct.state_dir().join("state.json");
     let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
-    v["pid"] = serde_json::json!(std::process::id());
+    v["init"]["pid"] = serde_json::json!(std::process::id());
     std::fs::write(&p, serde_json::to_vec(&v).unwrap()).unwrap();
     let loaded = rt.load(&id).unwrap();
     assert_eq!(loaded.state().unwrap().status, Status::Stopped);
@@ -347,7 +354,8 @@ fn pid_reuse_cannot_redirect_signals() {
         ErrorKind::NotFound
     );
     loaded.delete().unwrap();
-    ct.delete().unwrap();
+    // deleted through the other handle: this one says so
+    assert_eq!(ct.delete().unwrap_err().kind(), ErrorKind::NotFound);
     assert_no_leaks(&id, rootfs());
 }
 
@@ -382,10 +390,9 @@ fn reattach_from_another_process() {
     assert!(out.status.success(), "helper failed: {text}");
     assert!(text.contains("helper: exec said testct"), "{text}");
     assert!(text.contains("helper: stopped"), "{text}");
-    assert_eq!(ct.state().unwrap().status, Status::Stopped);
-    // the init was our child: reap it and learn how it ended
-    let mut ct = ct;
-    assert_eq!(ct.wait().unwrap(), InitExit::Status(ExitStatus::Exited(0)));
+    // deleted by the other process: this handle says so
+    assert_eq!(ct.state().unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(ct.wait().unwrap_err().kind(), ErrorKind::NotFound);
     assert_eq!(rt.load(&id).unwrap_err().kind(), ErrorKind::NotFound);
     assert_no_leaks(&id, rootfs());
 }
@@ -398,17 +405,20 @@ fn helper_reattach() {
         return;
     };
     let rt = runtime();
-    let mut ct = rt.load(&id).unwrap();
+    let ct = rt.load(&id).unwrap();
     assert_eq!(ct.state().unwrap().status, Status::Created);
     ct.start().unwrap();
     assert_eq!(ct.state().unwrap().status, Status::Running);
     let (r, w) = pipe();
-    let mut p = ct.exec(&Process::new(["hostname"]), capture(w)).unwrap();
+    let p = ct.exec(&Process::new(["hostname"]), capture(w)).unwrap();
     assert!(p.wait().unwrap().success());
     println!("helper: exec said {}", read_all(r).trim());
-    let exit = ct.stop(Duration::from_secs(10)).unwrap();
-    // not our child: it ended, but its status went to its parent
-    assert_eq!(exit, InitExit::Unknown);
+    let how = ct.stop(Duration::from_secs(10)).unwrap();
+    // not our child, yet its monitor recorded how it ended
+    assert_eq!(
+        (how.exit, how.killed),
+        (InitExit::Status(ExitStatus::Exited(0)), false)
+    );
     assert_eq!(ct.state().unwrap().status, Status::Stopped);
     ct.delete().unwrap();
     println!("helper: stopped");
@@ -485,7 +495,7 @@ fn failed_starts_leave_nothing_behind() {
         for create in [false, true] {
             let res = if create {
                 rt.create(id, &cfg, CreateOptions::default())
-                    .and_then(|mut c| c.start().map(|_| c))
+                    .and_then(|c| c.start().map(|_| c))
             } else {
                 rt.run(id, &cfg, CreateOptions::default())
             };
@@ -630,7 +640,7 @@ fn many_threads_start_containers_while_others_allocate() {
                     let code = t * 10 + i;
                     let cfg = config().init(sh(&format!("exit {code}"))).build().unwrap();
                     let id = id("hammer");
-                    let mut ct = runtime()
+                    let ct = runtime()
                         .run(
                             &id,
                             &cfg,
@@ -687,7 +697,7 @@ fn extra_fds_reach_the_container_and_nothing_else() {
         .build()
         .unwrap();
     let id = id("fds");
-    let mut ct = runtime()
+    let ct = runtime()
         .run(
             &id,
             &cfg,

@@ -76,7 +76,7 @@ fn host_has(link: &str) -> bool {
 }
 
 fn finish(id: &str, ct: Container) {
-    let ends = ct.host_interfaces().to_vec();
+    let ends = ct.host_interfaces().unwrap();
     ct.delete_force().unwrap();
     for e in ends {
         assert!(!host_has(&e), "host end {e} left behind");
@@ -165,7 +165,7 @@ fn bridged_containers_ping_and_move_10_mb() {
 
     // a listener whose stdin stays open (busybox nc quits at its EOF)
     let (_r, w) = pipe();
-    let mut server = a
+    let server = a
         .exec(
             &sh("sleep 1000 | nc -l -p 5000 > /dev/shm/recv"),
             capture(w),
@@ -193,7 +193,7 @@ fn bridged_containers_ping_and_move_10_mb() {
     // the host end counted the bytes
     let host_a = Netlink::open()
         .unwrap()
-        .link(&a.host_interfaces()[0])
+        .link(&a.host_interfaces().unwrap()[0])
         .unwrap();
     assert!(host_a.tx_bytes >= 10 << 20, "{host_a:?}");
 
@@ -209,7 +209,7 @@ fn interfaces_come_and_go_on_a_running_container() {
     let br = Bridge::new();
     let net = subnet(2);
     let (ida, a) = sleeper_with("neta", vec![iface("eth0", &br, &format!("{net}.2/24"))]);
-    let (idc, mut c) = sleeper_with("netc", vec![]);
+    let (idc, c) = sleeper_with("netc", vec![]);
     let (st, _) = exec_sh(&c, "ip link show eth1");
     assert_ne!(st, ExitStatus::Exited(0));
 
@@ -217,10 +217,19 @@ fn interfaces_come_and_go_on_a_running_container() {
         .unwrap();
     let (st, out) = exec_sh(&c, &format!("ping -c 1 -W 2 {net}.2"));
     assert_eq!(st, ExitStatus::Exited(0), "{out}");
-    let host = c.host_interfaces()[0].clone();
+    let host = c.host_interfaces().unwrap()[0].clone();
     assert!(host_has(&host));
     // another process sees it in the state
-    assert_eq!(runtime().load(&idc).unwrap().config().interfaces.len(), 1);
+    assert_eq!(
+        runtime()
+            .load(&idc)
+            .unwrap()
+            .config()
+            .unwrap()
+            .interfaces
+            .len(),
+        1
+    );
     let e = c
         .add_interface(iface("eth1", &br, &format!("{net}.5/24")))
         .unwrap_err();
@@ -357,7 +366,7 @@ fn routed_container_reaches_upstream_and_back() {
             .address("2001:db8:1::5/128".parse().unwrap());
         i.host_name = Some(host_end());
         let (id, ct) = sleeper_with("routed", vec![i]);
-        let host = ct.host_interfaces()[0].clone();
+        let host = ct.host_interfaces().unwrap()[0].clone();
         let rp =
             std::fs::read_to_string(format!("/proc/sys/net/ipv4/conf/{host}/rp_filter")).unwrap();
         assert_eq!(rp.trim(), "1");
@@ -388,7 +397,7 @@ fn orphaned_host_interfaces_are_found_and_removed() {
     require_root!();
     let br = Bridge::new();
     let (id, ct) = sleeper_with("netlive", vec![iface("eth0", &br, "10.251.0.2/24")]);
-    let live_end = ct.host_interfaces()[0].clone();
+    let live_end = ct.host_interfaces().unwrap()[0].clone();
     let alias = Netlink::open()
         .unwrap()
         .link(&live_end)
@@ -432,12 +441,15 @@ fn a_tap_for_a_vm_inside() {
         .build()
         .unwrap();
     let id = id("nettap");
-    let mut ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
+    let ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
     // up with its address, and its owner (the container's root) attaches
     let (st, out) = exec_sh(&ct, "ip addr show tap0 && tunctl -t tap0");
     assert_eq!(st, ExitStatus::Exited(0), "{out}");
     assert!(out.contains("10.252.0.1/24") && out.contains("UP"), "{out}");
-    assert!(ct.host_interfaces().is_empty(), "a tap has no host end");
+    assert!(
+        ct.host_interfaces().unwrap().is_empty(),
+        "a tap has no host end"
+    );
     // live: another one, then both go
     ct.add_interface(Interface::tap("tap1")).unwrap();
     let (st, out) = exec_sh(&ct, "ip link show tap1");
@@ -505,9 +517,9 @@ fn shaped_interface_rates_are_set_changed_and_removed() {
     let mut i = iface("eth0", &br, "10.253.0.2/24");
     i.max_rx = Some(8_000_000);
     i.max_tx = Some(16_000_000);
-    let (id, mut ct) = sleeper_with("netshape", vec![i]);
+    let (id, ct) = sleeper_with("netshape", vec![i]);
     let nl = Netlink::open().unwrap();
-    let ends = ct.host_interfaces().to_vec();
+    let ends = ct.host_interfaces().unwrap();
     assert_eq!(ends.len(), 2, "veth host end and ifb: {ends:?}");
     let (host, ifb) = (nl.index(&ends[0]).unwrap(), nl.index(&ends[1]).unwrap());
     let rate = |i: u32| {
@@ -527,7 +539,7 @@ fn shaped_interface_rates_are_set_changed_and_removed() {
     assert_eq!(rate(host), Some(4_000_000));
     assert!(!host_has(&ends[1]), "ifb still there");
     assert!(!nl.qdiscs(host).unwrap().iter().any(|q| q.kind == "ingress"));
-    assert_eq!(ct.host_interfaces().len(), 1);
+    assert_eq!(ct.host_interfaces().unwrap().len(), 1);
     // and no limit at all
     ct.set_interface_rates("eth0", None, None).unwrap();
     assert_eq!(rate(host), None);

@@ -140,7 +140,7 @@ fn a_supervisor_answers_notified_calls() {
         .unwrap();
     let id = id("notify");
     let (r, w) = pipe();
-    let mut ct = runtime().create(&id, &cfg, capture(w)).unwrap();
+    let ct = runtime().create(&id, &cfg, capture(w)).unwrap();
     let listener = ct
         .take_seccomp_listener()
         .expect("a listener for a Notify profile");
@@ -183,10 +183,10 @@ fn a_supervisor_answers_notified_calls() {
         .build()
         .unwrap();
     let id = common::id("notifyexec");
-    let mut ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
+    let ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
     let init_listener = ct.take_seccomp_listener().unwrap();
     let (r, w) = pipe();
-    let mut e = ct.exec(&sh("mkdir /y 2>&1"), capture(w)).unwrap();
+    let e = ct.exec(&sh("mkdir /y 2>&1"), capture(w)).unwrap();
     let l = e.take_seccomp_listener().expect("exec'd process listener");
     let n = Notification::receive(&l).unwrap();
     n.fail(&l, libc::ENOSPC).unwrap();

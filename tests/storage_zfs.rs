@@ -179,7 +179,7 @@ fn migration_between_pools_in_osctlds_order() {
         .unwrap();
     cfg.rootfs = a.path("ct/101");
     let id = id("migrate");
-    let mut ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
+    let ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
     let send = |from: Option<&str>, to: &str| {
         let mut s = Vec::new();
         let opts = SendOptions {

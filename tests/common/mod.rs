@@ -203,7 +203,7 @@ pub fn privileged_config() -> ConfigBuilder {
 /// Run `script` in `ct` with exec; (status, stdout + stderr).
 pub fn exec_sh(ct: &vpsos::Container, script: &str) -> (ExitStatus, String) {
     let (r, w) = pipe();
-    let mut p = ct
+    let p = ct
         .exec(&sh(&format!("exec 2>&1; {script}")), capture(w))
         .unwrap();
     let out = read_all(r);
@@ -228,7 +228,7 @@ pub fn run_init(builder: vpsos::ConfigBuilder) -> (ExitStatus, String) {
 pub fn run_config(cfg: &vpsos::Config) -> (ExitStatus, String) {
     let id = id("run");
     let (r, w) = pipe();
-    let mut ct = runtime().run(&id, cfg, capture(w)).unwrap();
+    let ct = runtime().run(&id, cfg, capture(w)).unwrap();
     let out = read_all(r);
     let st = ct.wait().unwrap().status().unwrap();
     ct.delete().unwrap();

@@ -35,6 +35,9 @@ pub enum ErrorKind {
     Io,
     /// An external tool failed; the message carries its stderr.
     Command,
+    /// A blocking call was cancelled by the caller (a
+    /// [`Cancel`](crate::until::Cancel) fired).
+    Cancelled,
 }
 
 /// Where in the child's setup (between clone and exec) a failure happened.
@@ -231,6 +234,17 @@ impl Error {
     /// Prefix the message with what was being done: `"<what>: <message>"`.
     pub fn context(mut self, what: impl fmt::Display) -> Error {
         self.message = format!("{what}: {}", self.message);
+        self
+    }
+
+    /// Append `more` to the message: `"<message>; <more>"`.
+    ///
+    /// ```
+    /// let e = vpsos_core::Error::new(vpsos_core::ErrorKind::Io, "a failed").context_after("b too");
+    /// assert_eq!(e.to_string(), "a failed; b too");
+    /// ```
+    pub fn context_after(mut self, more: impl fmt::Display) -> Error {
+        self.message = format!("{}; {more}", self.message);
         self
     }
 

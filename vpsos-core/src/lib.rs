@@ -11,7 +11,7 @@
 //!     .id_maps(IdMap::single(0, 100000, 65536))
 //!     .init(Process::new(["/bin/sh", "-c", "cat /proc/self/uid_map"]))
 //!     .build()?;
-//! let mut ct = Runtime::new().run("ct1", &cfg, CreateOptions::default())?;
+//! let ct = Runtime::new().run("ct1", &cfg, CreateOptions::default())?;
 //! ct.wait()?;
 //! ct.delete()?;
 //! # Ok::<(), vpsos_core::Error>(())
@@ -24,13 +24,16 @@ pub mod cgroup;
 pub mod config;
 pub mod container;
 mod error;
+mod fault;
 mod features;
 pub mod idmap;
 pub mod net;
+mod plan;
 pub mod rootfs;
 pub mod security;
 mod spawn;
 pub mod storage;
+pub mod until;
 
 pub use cgroup::Cgroup;
 pub use config::{
@@ -38,7 +41,8 @@ pub use config::{
     NamespaceKind, NamespaceMode, Namespaces, Process, Propagation, Rlimit, TimeOffsets, User,
 };
 pub use container::{
-    Container, CreateOptions, ExecProcess, InitExit, Runtime, State, Status, Stdio,
+    Container, ContainerInfo, CreateOptions, EndReason, ExecProcess, InitExit, Recovered, Runtime,
+    State, Status, Stdio, StopOutcome,
 };
 pub use error::{Error, ErrorKind, Result, Stage};
 pub use features::{CgroupMode, HostFeatures};

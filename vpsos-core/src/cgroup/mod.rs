@@ -17,6 +17,7 @@ pub use stats::Stats;
 
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::features::{CgroupMode, HostFeatures};
+use crate::until::Until;
 use std::fs;
 use std::io::ErrorKind as IoKind;
 use std::os::fd::OwnedFd;
@@ -326,18 +327,20 @@ impl Cgroup {
     }
 
     /// SIGKILL every process in the cgroup and its children, and return
-    /// once they are gone: `cgroup.kill` on v2 (then wait for
-    /// `populated 0`); on v1 freeze, signal each pid, thaw, until empty.
-    pub fn kill_all(&self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(5);
+    /// once they are gone: `cgroup.kill` on v2 (then wait for `populated
+    /// 0`, woken by the kernel's notification on `cgroup.events`); on v1
+    /// freeze, signal each pid, thaw, until empty. Waits as long as the
+    /// processes take, up to `bound` (and the `Until` in force), then `Busy`.
+    pub fn kill_all(&self, bound: Duration) -> Result<()> {
         if self.is_empty() {
             return Ok(());
         }
+        let until = Until::forever().within(bound);
         if let Some((dir, true)) = self.dirs.first() {
             let kill = dir.join("cgroup.kill");
             if kill.exists() {
                 fs::write(&kill, "1").ctx(|| format!("writing {}", kill.display()))?;
-                return self.wait_unpopulated(dir, deadline);
+                return self.wait_unpopulated(dir, &until);
             }
         }
         let freezer = self
@@ -345,6 +348,7 @@ impl Cgroup {
             .iter()
             .find(|(d, v2)| !v2 && d.join("freezer.state").exists())
             .map(|(d, _)| d.join("freezer.state"));
+        let mut nap = Duration::from_micros(500);
         loop {
             let pids = self.procs_recursive();
             if pids.is_empty() {
@@ -360,16 +364,16 @@ impl Cgroup {
             if let Some(f) = &freezer {
                 let _ = fs::write(f, "THAWED");
             }
-            if Instant::now() > deadline {
+            if !until.sleep(nap)? {
                 return Err(Error::new(
                     ErrorKind::Busy,
                     format!(
-                        "killing the processes of cgroup {}: still not empty",
+                        "killing the processes of cgroup {}: still not empty after {bound:?}",
                         self.path
                     ),
                 ));
             }
-            std::thread::sleep(Duration::from_millis(5));
+            nap = (nap * 2).min(Duration::from_millis(50));
         }
     }
 
@@ -390,18 +394,31 @@ impl Cgroup {
     }
 
     /// Wait until v2 cgroup `dir` has no process left in its subtree (the
-    /// kernel delivers `cgroup.kill`'s signals, then the tasks exit).
-    fn wait_unpopulated(&self, dir: &Path, deadline: Instant) -> Result<()> {
+    /// kernel delivers `cgroup.kill`'s signals, then the tasks exit): a
+    /// change of `cgroup.events` wakes a poll for POLLPRI.
+    fn wait_unpopulated(&self, dir: &Path, until: &Until) -> Result<()> {
         let events = dir.join("cgroup.events");
-        let mut delay = Duration::from_micros(100);
+        let f = match fs::File::open(&events) {
+            Ok(f) => f,
+            Err(e) if e.kind() == IoKind::NotFound => return Ok(()),
+            Err(e) => return Err(e).ctx(|| format!("opening {}", events.display())),
+        };
         loop {
-            match fs::read_to_string(&events) {
-                Ok(s) if s.lines().any(|l| l == "populated 0") => return Ok(()),
-                Ok(_) => {}
-                Err(e) if e.kind() == IoKind::NotFound => return Ok(()),
-                Err(e) => return Err(e).ctx(|| format!("reading {}", events.display())),
+            let mut s = String::new();
+            let mut r = &f;
+            let _ = std::io::Seek::seek(&mut r, std::io::SeekFrom::Start(0));
+            std::io::Read::read_to_string(&mut r, &mut s)
+                .ctx(|| format!("reading {}", events.display()))?;
+            if s.lines().any(|l| l == "populated 0") {
+                return Ok(());
             }
-            if Instant::now() > deadline {
+            // woken by the change; the short bound covers a missed one
+            let nap = until.within(Duration::from_millis(100));
+            nap.wait_any(&[(std::os::fd::AsRawFd::as_raw_fd(&f), libc::POLLPRI)])?;
+            if until
+                .deadline()
+                .is_some_and(|d| std::time::Instant::now() >= d)
+            {
                 return Err(Error::new(
                     ErrorKind::Busy,
                     format!(
@@ -410,8 +427,6 @@ impl Cgroup {
                     ),
                 ));
             }
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_millis(20));
         }
     }
 

@@ -150,6 +150,33 @@ impl CgroupPlacement {
     }
 }
 
+/// The container's terminals and console log. With the default /dev
+/// (`default_mounts`), its monitor holds a pty for /dev/console and one for
+/// each of /dev/tty1..N; without it there are none.
+///
+/// ```
+/// let c = vpsos_core::config::Console::default();
+/// assert_eq!((c.ttys, c.log_bytes), (4, 128 * 1024));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Console {
+    /// How many ttys besides the console (LXC's default: 4; at most 16).
+    pub ttys: u32,
+    /// How many bytes of recent console output the monitor keeps in the
+    /// state directory (`console.log` and `console.log.0`; 0: none).
+    pub log_bytes: u64,
+}
+
+impl Default for Console {
+    fn default() -> Console {
+        Console {
+            ttys: 4,
+            log_bytes: 128 * 1024,
+        }
+    }
+}
+
 /// A container's full description.
 ///
 /// Build one with [`Config::builder`]:
@@ -238,6 +265,9 @@ pub struct Config {
     /// namespace's loopback is always brought up).
     #[serde(default)]
     pub interfaces: Vec<Interface>,
+    /// Terminals and console log.
+    #[serde(default)]
+    pub console: Console,
 }
 
 fn yes() -> bool {
@@ -306,6 +336,7 @@ impl Config {
                 seccomp: default_seccomp(),
                 apparmor: Default::default(),
                 interfaces: vec![],
+                console: Console::default(),
             },
         }
     }
@@ -532,6 +563,20 @@ impl ConfigBuilder {
     /// Set the cgroup path template (`{id}` is replaced), or disable the cgroup.
     pub fn cgroup(mut self, placement: CgroupPlacement) -> Self {
         self.config.cgroup = placement;
+        self
+    }
+
+    /// Set the terminals and the console log.
+    ///
+    /// ```
+    /// use vpsos_core::config::Console;
+    /// let cfg = vpsos_core::Config::builder("/srv/ct")
+    ///     .console(Console { ttys: 6, ..Console::default() })
+    ///     .build_unchecked();
+    /// assert_eq!(cfg.console.ttys, 6);
+    /// ```
+    pub fn console(mut self, c: Console) -> Self {
+        self.config.console = c;
         self
     }
 

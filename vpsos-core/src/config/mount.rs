@@ -248,7 +248,9 @@ mod tests {
     fn every_kind_round_trips_through_json() {
         for m in [
             Mount::bind("/srv/a", "/a").readonly().non_recursive(),
-            Mount::tmpfs("/run").data("size=1m").propagation(Propagation::Shared),
+            Mount::tmpfs("/run")
+                .data("size=1m")
+                .propagation(Propagation::Shared),
             Mount::fs("proc", "proc", "/proc2"),
         ] {
             let j = serde_json::to_string(&m).unwrap();
@@ -259,10 +261,19 @@ mod tests {
     #[test]
     fn unknown_and_misplaced_fields_are_refused() {
         for (j, why) in [
-            (r#"{"destination":"/a","type":"bind","source":"/b","bogus":1}"#, "unknown field"),
+            (
+                r#"{"destination":"/a","type":"bind","source":"/b","bogus":1}"#,
+                "unknown field",
+            ),
             (r#"{"destination":"/a","type":"bind"}"#, "needs `source`"),
-            (r#"{"destination":"/a","type":"tmpfs","source":"/x"}"#, "takes no `source`"),
-            (r#"{"destination":"/a","type":"fs","source":"x"}"#, "needs `fstype`"),
+            (
+                r#"{"destination":"/a","type":"tmpfs","source":"/x"}"#,
+                "takes no `source`",
+            ),
+            (
+                r#"{"destination":"/a","type":"fs","source":"x"}"#,
+                "needs `fstype`",
+            ),
             (r#"{"destination":"/a","type":"nfs"}"#, "unknown variant"),
         ] {
             let e = serde_json::from_str::<Mount>(j).unwrap_err().to_string();

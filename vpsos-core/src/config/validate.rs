@@ -10,8 +10,12 @@ pub(super) fn config(c: &Config) -> Result<()> {
     namespaces(c)?;
     if let Some(p) = &c.seccomp {
         p.validate()?;
+        crate::plan::build::check_process_notify(c, &c.process)?;
     }
     c.apparmor.validate()?;
+    if c.console.ttys > 16 {
+        return Err(Error::invalid("console.ttys", "at most 16"));
+    }
     if c.idmapped_rootfs
         && (!c.namespaces.is_new(NamespaceKind::User) || c.uid_map.is_none() || c.gid_map.is_none())
     {

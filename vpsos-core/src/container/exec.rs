@@ -1,19 +1,32 @@
 //! Processes exec'd into a running container.
+//!
+//! Each one runs under a small monitor of its own (`spawn::monitor`, mode
+//! `proc`): the monitor is its parent, reaps it the moment it ends (so no
+//! zombie of it can hold the container's PID namespace, and `stop` never
+//! waits for the caller to reap anything) and writes its status to a pipe
+//! the [`ExecProcess`] reads. Drop the handle without waiting and nothing
+//! is left behind: the monitor reaps, finds no reader, and exits.
 
 use super::console::Pty;
-use super::plan::{exec_plan, host_id, PlanFds};
+use super::state::{read_config, Phase};
 use super::{Container, CreateOptions};
+use crate::cgroup::Cgroup;
 use crate::config::Process;
-use crate::error::Result;
-use crate::spawn::{self, pidfd_signal, wait_exit, ExitStatus, HostSetup};
-use std::os::fd::OwnedFd;
+use crate::error::{Error, ErrorKind, Result};
+use crate::plan::build::{apparmor_exec, exec_plan, host_id, PlanFds};
+use crate::spawn::{self, monitor, pidfd_signal, ExitStatus, HostSetup};
+use crate::until::Until;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::Mutex;
+use std::time::Duration;
 
 /// A process running inside a container, started by [`Container::exec`].
+/// Every method takes `&self`.
 ///
 /// ```no_run
 /// # let rt = vpsos_core::Runtime::new();
 /// let ct = rt.load("ct1")?;
-/// let mut p = ct.exec(&vpsos_core::Process::new(["hostname"]), Default::default())?;
+/// let p = ct.exec(&vpsos_core::Process::new(["hostname"]), Default::default())?;
 /// assert!(p.wait()?.success());
 /// # Ok::<(), vpsos_core::Error>(())
 /// ```
@@ -21,9 +34,10 @@ use std::os::fd::OwnedFd;
 pub struct ExecProcess {
     pid: i32,
     pidfd: OwnedFd,
-    console: Option<OwnedFd>,
-    exit: Option<ExitStatus>,
-    seccomp_listener: Option<OwnedFd>,
+    /// The monitor's status pipe (read end) until the status is read.
+    status: Mutex<(Option<OwnedFd>, Option<ExitStatus>)>,
+    console: Mutex<Option<OwnedFd>>,
+    seccomp_listener: Mutex<Option<OwnedFd>>,
 }
 
 impl ExecProcess {
@@ -32,16 +46,26 @@ impl ExecProcess {
         self.pid
     }
 
+    /// A pidfd of it (a new fd, yours): readable once it has ended.
+    pub fn pidfd(&self) -> Result<OwnedFd> {
+        self.pidfd.try_clone().map_err(|e| {
+            Error::from_errno(
+                e.raw_os_error().unwrap_or(libc::EIO),
+                "duplicating the pidfd",
+            )
+        })
+    }
+
     /// Take the pty master, if it was started with a terminal.
-    pub fn take_console(&mut self) -> Option<OwnedFd> {
-        self.console.take()
+    pub fn take_console(&self) -> Option<OwnedFd> {
+        self.console.lock().expect("console").take()
     }
 
     /// Take this process's seccomp notification listener (when the
     /// container's profile notifies): each exec'd process loads the filter
     /// anew, so it has a listener of its own.
-    pub fn take_seccomp_listener(&mut self) -> Option<OwnedFd> {
-        self.seccomp_listener.take()
+    pub fn take_seccomp_listener(&self) -> Option<OwnedFd> {
+        self.seccomp_listener.lock().expect("listener").take()
     }
 
     /// Send it a signal.
@@ -50,57 +74,139 @@ impl ExecProcess {
     }
 
     /// Wait for it to exit.
-    pub fn wait(&mut self) -> Result<ExitStatus> {
-        if let Some(s) = self.exit {
-            return Ok(s);
+    pub fn wait(&self) -> Result<ExitStatus> {
+        loop {
+            if let Some(s) = self.wait_until(&Until::forever())? {
+                return Ok(s);
+            }
         }
-        let s = wait_exit(self.pid, &self.pidfd)?;
-        self.exit = Some(s);
-        Ok(s)
+    }
+
+    /// Its status if it has ended, without waiting.
+    pub fn try_wait(&self) -> Result<Option<ExitStatus>> {
+        self.wait_until(&Until::after(Duration::ZERO))
+    }
+
+    /// Wait at most `d`.
+    pub fn wait_timeout(&self, d: Duration) -> Result<Option<ExitStatus>> {
+        self.wait_until(&Until::after(d))
+    }
+
+    /// Wait as `until` allows (`None` at its deadline, `Cancelled` when cancelled).
+    pub fn wait_until(&self, until: &Until) -> Result<Option<ExitStatus>> {
+        let mut s = self.status.lock().expect("status");
+        if let Some(x) = s.1 {
+            return Ok(Some(x));
+        }
+        let pipe =
+            s.0.as_ref()
+                .expect("a status pipe until the status is read");
+        if !until.wait_readable(pipe.as_raw_fd())? {
+            return Ok(None);
+        }
+        let mut buf = [0u8; 64];
+        // SAFETY: read into our buffer from our pipe.
+        let n = unsafe {
+            libc::read(
+                pipe.as_raw_fd(),
+                buf.as_mut_ptr() as *mut libc::c_void,
+                buf.len(),
+            )
+        };
+        let text = String::from_utf8_lossy(&buf[..n.max(0) as usize]).into_owned();
+        let status = text.lines().find_map(ExitStatus::parse).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Io,
+                format!("process {}: its monitor ended without a status", self.pid),
+            )
+        })?;
+        *s = (None, Some(status));
+        Ok(Some(status))
     }
 }
 
-pub(super) fn exec(
-    ct: &Container,
-    init_pidfd: &OwnedFd,
-    process: &Process,
-    opts: CreateOptions,
-) -> Result<ExecProcess> {
-    let config = &ct.state.config;
-    let tty = if process.terminal {
-        let uid = host_id(config.uid_map.as_ref(), process.user.uid);
-        let gid = host_id(config.gid_map.as_ref(), process.user.gid);
-        Some(Pty::open(uid, gid)?)
-    } else {
-        None
-    };
-    let mut fds = PlanFds::default();
-    let mut plan = exec_plan(
-        config,
-        process,
-        init_pidfd,
-        [opts.stdin, opts.stdout, opts.stderr],
-        opts.extra_fds,
-        tty.as_ref(),
-        &mut fds,
-    )?;
-    plan.process.apparmor_exec = super::plan::apparmor_exec(ct.state.apparmor.as_ref())?;
-    let mut rlimits = Vec::new();
-    for r in &process.rlimits {
-        rlimits.push((r.resource_id()?, r.soft, r.hard));
+impl Container {
+    /// Run a process in the running container: same namespaces, cgroup
+    /// and confinement; its own exit status. With `process.terminal` it
+    /// gets a pty whose master [`ExecProcess::take_console`] returns. A
+    /// frozen container is `Busy` at once.
+    pub fn exec(&self, process: &Process, opts: CreateOptions) -> Result<ExecProcess> {
+        let id = self.id.clone();
+        self.exec_inner(process, opts)
+            .map_err(|e| e.context(format!("exec in container {id}")))
     }
-    let host = HostSetup {
-        cgroup: ct.cgroup.as_ref(),
-        rlimits,
-        oom_score_adj: process.oom_score_adj,
-        ..HostSetup::default()
-    };
-    let spawned = spawn::spawn(&plan, &host)?;
-    Ok(ExecProcess {
-        pid: spawned.pid,
-        pidfd: spawned.pidfd,
-        console: tty.map(|t| t.master),
-        exit: None,
-        seccomp_listener: spawned.listener,
-    })
+
+    fn exec_inner(&self, process: &Process, opts: CreateOptions) -> Result<ExecProcess> {
+        let st = self.current()?;
+        let init = self.running_init(&st, "exec")?;
+        if st.phase != Phase::Running && st.phase != Phase::Created {
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!("it is {:?}", st.phase).to_lowercase(),
+            ));
+        }
+        let cgroup = st.cgroup.as_deref().map(Cgroup::open);
+        if let Some(cg) = &cgroup {
+            if cg.is_frozen().unwrap_or(false) {
+                return Err(Error::new(ErrorKind::Busy, "it is frozen (thaw it first)"));
+            }
+        }
+        let config = read_config(&self.dir)?;
+        crate::plan::build::check_process_notify(&config, process)?;
+        let tty = if process.terminal {
+            let uid = host_id(config.uid_map.as_ref(), process.user.uid);
+            let gid = host_id(config.gid_map.as_ref(), process.user.gid);
+            Some(Pty::open(uid, gid)?)
+        } else {
+            None
+        };
+        let mut fds = PlanFds::default();
+        let mut plan = exec_plan(
+            &config,
+            process,
+            &init.pidfd,
+            [opts.stdin, opts.stdout, opts.stderr],
+            opts.extra_fds,
+            tty.as_ref(),
+            &mut fds,
+        )?;
+        plan.process.apparmor_exec = apparmor_exec(st.apparmor.as_ref())?;
+        let mut rlimits = Vec::new();
+        for r in &process.rlimits {
+            rlimits.push((r.resource_id()?, r.soft, r.hard));
+        }
+        let host = HostSetup {
+            cgroup: cgroup.as_ref(),
+            rlimits,
+            oom_score_adj: process.oom_score_adj,
+            ..HostSetup::default()
+        };
+        let (read, write) = status_pipe()?;
+        let spawned = spawn::spawn(
+            &plan,
+            &host,
+            &monitor::Mode::Proc {
+                id: &self.id,
+                status: write.as_raw_fd(),
+            },
+        )?;
+        drop(write);
+        Ok(ExecProcess {
+            pid: spawned.process.pid,
+            pidfd: spawned.process.pidfd,
+            status: Mutex::new((Some(read), None)),
+            console: Mutex::new(tty.map(|t| t.master)),
+            seccomp_listener: Mutex::new(spawned.listener),
+        })
+    }
+}
+
+fn status_pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: room for two fds.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(Error::from_errno(crate::spawn::sys::errno(), "pipe2"));
+    }
+    // SAFETY: two new fds.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
 }

@@ -3,11 +3,12 @@
 //! removed live.
 
 use super::devnodes::fnv;
-use super::plan::host_id;
+use super::state::StateFile;
 use super::Container;
-use crate::config::{Interface, InterfaceKind};
+use crate::config::{Config, Interface, InterfaceKind};
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::net::{create_tap, parse_mac, run_in_netns, IpCidr, Link, Netlink};
+use crate::plan::build::host_id;
 use std::fs::File;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsFd;
@@ -15,7 +16,7 @@ use std::path::Path;
 
 /// The host end's name: given, or `vps` + 8 hex digits of the container id
 /// + the interface's name hash (at most 15 characters).
-fn host_name(id: &str, iface: &Interface) -> String {
+pub(crate) fn host_name(id: &str, iface: &Interface) -> String {
     iface.host_name.clone().unwrap_or_else(|| {
         let h = fnv(format!("{id}\0{}", iface.name).as_bytes());
         format!("vps{:08x}{:x}", h as u32, (h >> 32) as u8 & 0xf)
@@ -297,151 +298,171 @@ pub(crate) fn remove_host_links(names: &[String]) -> Result<()> {
     Ok(())
 }
 
-impl Container {
-    /// Set up every configured interface (the init waits before exec).
-    pub(crate) fn setup_interfaces(&mut self) -> Result<()> {
-        for iface in self.state.config.interfaces.clone() {
-            let host = add(&self.owner(), &iface)?;
-            self.record_host_links(host, &iface);
-        }
-        Ok(())
+/// The host ends `interfaces` will have (taps have none): named before
+/// they exist, for the write-ahead state.
+pub(crate) fn planned_host_links(id: &str, interfaces: &[Interface]) -> Vec<String> {
+    let mut v = Vec::new();
+    for i in interfaces.iter().filter(|i| i.kind != InterfaceKind::Tap) {
+        let h = host_name(id, i);
+        let ifb = i.max_tx.is_some().then(|| ifb_name(&h));
+        v.push(h);
+        v.extend(ifb);
     }
+    v
+}
 
-    fn owner(&self) -> Owner<'_> {
-        let cfg = &self.state.config;
-        Owner {
-            id: &self.state.id,
-            pid: self.state.pid,
+/// Delete those of `names` that are the container's in state dir `dir`:
+/// marked with its alias, or with no alias at all (made by a creator that
+/// died before it could mark them). Links another owner marked stay.
+/// Returns the names deleted.
+pub(crate) fn remove_owned_links(dir: &Path, names: &[String]) -> Result<Vec<String>> {
+    if names.is_empty() {
+        return Ok(vec![]);
+    }
+    let nl = Netlink::open()?;
+    let mine = owner_alias(dir);
+    let mut gone = Vec::new();
+    for l in nl.links()? {
+        if !names.contains(&l.name) {
+            continue;
+        }
+        if l.alias.as_deref().is_none_or(|a| a == mine) {
+            nl.delete_named(&l.name)?;
+            gone.push(l.name);
+        }
+    }
+    Ok(gone)
+}
+
+impl Container {
+    fn owner<'a>(&'a self, st: &StateFile, cfg: &Config) -> Result<Owner<'a>> {
+        let init = self.running_init(st, "changing interfaces")?;
+        Ok(Owner {
+            id: &self.id,
+            pid: init.r.pid,
             state_dir: &self.dir,
             root: (
                 host_id(cfg.uid_map.as_ref(), 0),
                 host_id(cfg.gid_map.as_ref(), 0),
             ),
-        }
+        })
     }
 
     /// Add a network interface to the running container; it works at once.
     ///
     /// ```no_run
     /// use vpsos_core::config::Interface;
-    /// # let mut ct = vpsos_core::Runtime::new().load("ct1")?;
+    /// # let ct = vpsos_core::Runtime::new().load("ct1")?;
     /// ct.add_interface(Interface::bridged("eth1", "br0").address("10.0.1.2/24".parse()?))?;
     /// ct.remove_interface("eth1")?;
     /// # Ok::<(), vpsos_core::Error>(())
     /// ```
-    pub fn add_interface(&mut self, iface: Interface) -> Result<()> {
-        let id = self.state.id.clone();
-        let n = self.state.config.interfaces.len();
-        iface.validate(&format!("interfaces[{n}]"))?;
-        if self
-            .state
-            .config
-            .interfaces
-            .iter()
-            .any(|i| i.name == iface.name)
-        {
-            return Err(Error::new(
-                ErrorKind::AlreadyExists,
-                format!("container {id} has an interface {} already", iface.name),
-            ));
-        }
-        if !self.alive() {
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                format!(
-                    "adding interface {} to container {id}: it is not running",
-                    iface.name
-                ),
-            ));
-        }
-        let tun = |r: &crate::config::DeviceRule| r.major == Some(10) && r.minor == Some(200);
-        if iface.kind == InterfaceKind::Tap && !self.state.config.devices.iter().any(tun) {
-            return Err(Error::invalid(
-                format!("interfaces[{n}]"),
-                "a tap needs /dev/net/tun granted (grant_device(DeviceRule::tun()))",
-            ));
-        }
-        let host = add(&self.owner(), &iface)?;
-        self.record_host_links(host, &iface);
-        self.state.config.interfaces.push(iface);
-        self.state.write(&self.dir)
+    pub fn add_interface(&self, iface: Interface) -> Result<()> {
+        let id = self.id.clone();
+        self.update(|st, cfg| {
+            let n = cfg.interfaces.len();
+            iface.validate(&format!("interfaces[{n}]"))?;
+            if cfg.interfaces.iter().any(|i| i.name == iface.name) {
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!("container {id} has an interface {} already", iface.name),
+                ));
+            }
+            let tun = |r: &crate::config::DeviceRule| r.major == Some(10) && r.minor == Some(200);
+            if iface.kind == InterfaceKind::Tap && !cfg.devices.iter().any(tun) {
+                return Err(Error::invalid(
+                    format!("interfaces[{n}]"),
+                    "a tap needs /dev/net/tun granted (grant_device(DeviceRule::tun()))",
+                ));
+            }
+            let owner = self
+                .owner(st, cfg)
+                .map_err(|e| e.context(format!("adding interface {}", iface.name)))?;
+            // write-ahead: the names go into the state before the links exist
+            let planned = planned_host_links(&id, std::slice::from_ref(&iface));
+            st.host_links.extend(planned.iter().cloned());
+            st.write(&self.dir)?;
+            if let Err(e) = add(&owner, &iface) {
+                st.host_links.retain(|h| !planned.contains(h));
+                st.write(&self.dir)?;
+                return Err(e);
+            }
+            cfg.interfaces.push(iface);
+            Ok(())
+        })
     }
 
     /// Remove interface `name` (inside) from the running container; both
     /// ends go.
-    pub fn remove_interface(&mut self, name: &str) -> Result<()> {
-        let id = self.state.id.clone();
-        let pos = self.interface_pos(name)?;
-        let ctx = |e: Error| e.context(format!("removing interface {name} of container {id}"));
-        if self.state.config.interfaces[pos].kind == InterfaceKind::Tap {
-            let ns = netns_of(&self.owner())?;
-            let inside = Netlink::in_netns(ns.as_fd(), &format!("in container {id}"))?;
-            inside.delete_named(name).map_err(ctx)?;
-        } else {
-            let host = host_name(&id, &self.state.config.interfaces[pos]);
-            let both = [host.clone(), ifb_name(&host)];
-            remove_host_links(&both).map_err(ctx)?;
-            self.state.host_links.retain(|h| !both.contains(h));
-        }
-        self.state.config.interfaces.remove(pos);
-        self.state.write(&self.dir)
-    }
-
-    /// Where interface `name` is in the description, or `NotFound`.
-    fn interface_pos(&self, name: &str) -> Result<usize> {
-        let ifaces = &self.state.config.interfaces;
-        ifaces.iter().position(|i| i.name == name).ok_or_else(|| {
-            Error::new(
-                ErrorKind::NotFound,
-                format!("container {} has no interface {name}", self.state.id),
-            )
+    pub fn remove_interface(&self, name: &str) -> Result<()> {
+        let id = self.id.clone();
+        self.update(|st, cfg| {
+            let pos = interface_pos(&id, cfg, name)?;
+            let ctx = |e: Error| e.context(format!("removing interface {name} of container {id}"));
+            if cfg.interfaces[pos].kind == InterfaceKind::Tap {
+                let ns = netns_of(&self.owner(st, cfg)?)?;
+                let inside = Netlink::in_netns(ns.as_fd(), &format!("in container {id}"))?;
+                inside.delete_named(name).map_err(ctx)?;
+            } else {
+                let host = host_name(&id, &cfg.interfaces[pos]);
+                let both = [host.clone(), ifb_name(&host)];
+                remove_host_links(&both).map_err(ctx)?;
+                st.host_links.retain(|h| !both.contains(h));
+            }
+            cfg.interfaces.remove(pos);
+            Ok(())
         })
-    }
-
-    fn record_host_links(&mut self, host: Option<String>, iface: &Interface) {
-        if let Some(h) = host {
-            let ifb = iface.max_tx.is_some().then(|| ifb_name(&h));
-            self.state.host_links.push(h);
-            self.state.host_links.extend(ifb);
-        }
     }
 
     /// Change the receive and transmit limits (bits/s; `None` lifts one)
     /// of interface `name` on the running container.
     ///
     /// ```no_run
-    /// # let mut ct = vpsos_core::Runtime::new().load("ct1")?;
+    /// # let ct = vpsos_core::Runtime::new().load("ct1")?;
     /// ct.set_interface_rates("eth0", Some(100_000_000), None)?;
     /// # Ok::<(), vpsos_core::Error>(())
     /// ```
     pub fn set_interface_rates(
-        &mut self,
+        &self,
         name: &str,
         max_rx: Option<u64>,
         max_tx: Option<u64>,
     ) -> Result<()> {
-        let id = self.state.id.clone();
-        let pos = self.interface_pos(name)?;
-        let mut iface = self.state.config.interfaces[pos].clone();
-        iface.max_rx = max_rx;
-        iface.max_tx = max_tx;
-        iface.validate(&format!("interfaces[{pos}]"))?;
-        let host = host_name(&id, &iface);
-        let nl = Netlink::open()?;
-        let hi = nl.index(&host)?;
-        shape(&nl, hi, &host, &self.dir, max_rx, max_tx)
-            .map_err(|e| e.context(format!("shaping interface {name} of container {id}")))?;
-        let ifb = ifb_name(&host);
-        self.state.host_links.retain(|h| *h != ifb);
-        if max_tx.is_some() {
-            self.state.host_links.push(ifb);
-        }
-        self.state.config.interfaces[pos] = iface;
-        self.state.write(&self.dir)
+        let id = self.id.clone();
+        self.update(|st, cfg| {
+            let pos = interface_pos(&id, cfg, name)?;
+            let mut iface = cfg.interfaces[pos].clone();
+            iface.max_rx = max_rx;
+            iface.max_tx = max_tx;
+            iface.validate(&format!("interfaces[{pos}]"))?;
+            let host = host_name(&id, &iface);
+            let ifb = ifb_name(&host);
+            if max_tx.is_some() && !st.host_links.contains(&ifb) {
+                st.host_links.push(ifb.clone());
+                st.write(&self.dir)?;
+            }
+            let nl = Netlink::open()?;
+            let hi = nl.index(&host)?;
+            shape(&nl, hi, &host, &self.dir, max_rx, max_tx)
+                .map_err(|e| e.context(format!("shaping interface {name} of container {id}")))?;
+            if max_tx.is_none() {
+                st.host_links.retain(|h| *h != ifb);
+            }
+            cfg.interfaces[pos] = iface;
+            Ok(())
+        })
     }
+}
 
-    /// The host ends of its interfaces.
-    pub fn host_interfaces(&self) -> &[String] {
-        &self.state.host_links
-    }
+/// Where interface `name` is in the description, or `NotFound`.
+fn interface_pos(id: &str, cfg: &Config, name: &str) -> Result<usize> {
+    cfg.interfaces
+        .iter()
+        .position(|i| i.name == name)
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::NotFound,
+                format!("container {id} has no interface {name}"),
+            )
+        })
 }

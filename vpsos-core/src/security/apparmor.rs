@@ -197,7 +197,7 @@ impl AppArmor {
 ///
 /// ```no_run
 /// # let ct = vpsos_core::Runtime::new().load("ct1")?;
-/// match ct.apparmor() {
+/// match ct.apparmor()? {
 ///     Some(a) if a.label.is_some() => println!("confined as {}", a.label.as_deref().unwrap()),
 ///     Some(a) => println!("not confined: {}", a.skipped.as_deref().unwrap_or("")),
 ///     None => println!("AppArmor off"),
@@ -304,9 +304,12 @@ fn parser(args: &[&str], cache: Option<&Path>, file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Load the profile and make the namespace for container `id` (or say why
-/// not, for mode auto). `None` for mode off.
-pub(crate) fn apply(a: &AppArmor, id: &str) -> Result<Option<Applied>> {
+/// What applying `a` to container `id` will make: the profile and
+/// namespace names and the label (or why it is skipped, for mode auto on a
+/// host without AppArmor). `None` for mode off. Nothing is loaded yet: the
+/// container's state records this before [`load_planned`] runs, so a
+/// crash between the two leaves something recovery can unload.
+pub(crate) fn plan(a: &AppArmor, id: &str) -> Result<Option<Applied>> {
     let name = a.profile_name(id);
     let file = policy_dir().join(&name);
     let mut applied = Applied {
@@ -329,22 +332,29 @@ pub(crate) fn apply(a: &AppArmor, id: &str) -> Result<Option<Applied>> {
         }
         _ => {}
     }
-    load(&policy_dir(), &name, &a.profile_text(&name))
-        .map_err(|e| e.context(format!("loading AppArmor profile {name}")))?;
-    let ns_dir = Path::new(SECURITYFS).join("policy/namespaces").join(&name);
-    match fs::create_dir(&ns_dir) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => {
-            let _ = unload(&applied);
-            return Err(Error::from_errno(
-                e.raw_os_error().unwrap_or(libc::EIO),
-                format!("creating AppArmor namespace {}", ns_dir.display()),
-            ));
-        }
-    }
     applied.label = Some(format!("{name}//&:{name}:"));
     Ok(Some(applied))
+}
+
+/// Load the profile and make the namespace [`plan`] named.
+pub(crate) fn load_planned(a: &AppArmor, applied: &Applied) -> Result<()> {
+    if applied.label.is_none() {
+        return Ok(());
+    }
+    let name = &applied.profile;
+    load(&policy_dir(), name, &a.profile_text(name))
+        .map_err(|e| e.context(format!("loading AppArmor profile {name}")))?;
+    let ns_dir = Path::new(SECURITYFS)
+        .join("policy/namespaces")
+        .join(&applied.namespace);
+    match fs::create_dir(&ns_dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::from_errno(
+            e.raw_os_error().unwrap_or(libc::EIO),
+            format!("creating AppArmor namespace {}", ns_dir.display()),
+        )),
+    }
 }
 
 /// Remove the namespace and unload the profile (both may be gone).
@@ -415,15 +425,15 @@ mod tests {
             mode: Mode::Off,
             ..AppArmor::default()
         };
-        assert!(apply(&off, "x").unwrap().is_none());
+        assert!(plan(&off, "x").unwrap().is_none());
         if !crate::HostFeatures::get().apparmor {
-            let a = apply(&AppArmor::default(), "x").unwrap().unwrap();
+            let a = plan(&AppArmor::default(), "x").unwrap().unwrap();
             assert!(a.label.is_none() && a.skipped.is_some());
             let on = AppArmor {
                 mode: Mode::On,
                 ..AppArmor::default()
             };
-            assert_eq!(apply(&on, "x").unwrap_err().kind(), ErrorKind::Unsupported);
+            assert_eq!(plan(&on, "x").unwrap_err().kind(), ErrorKind::Unsupported);
         }
     }
 }

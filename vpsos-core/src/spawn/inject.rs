@@ -1,5 +1,6 @@
-//! Changing a running container's mounts from the host: bind a host file
-//! (a granted device's node) into it, or take one out.
+//! Changing a running container's mounts from the host: bind a host path
+//! (a granted device's node, a directory) into it, mount a new filesystem
+//! in it, or take one out.
 //!
 //! A short-lived child joins the container's mount namespace and does the
 //! work with raw syscalls only (the caller may be multi-threaded). The
@@ -31,8 +32,193 @@ enum Job<'a> {
         target: &'a CString,
         owner: (u32, u32),
     },
+    /// The same with a directory as the mount point.
+    AttachDir {
+        fd: libc::c_int,
+        target: &'a CString,
+        owner: (u32, u32),
+    },
     /// Detach whatever is mounted at `target` and unlink it.
     Remove { target: &'a CString },
+    /// Detach whatever is mounted at `target` (the directory stays).
+    Unmount { target: &'a CString },
+    /// As the container's root (its user namespace joined too), mount a
+    /// new filesystem at `target`, then set its propagation.
+    Mount {
+        source: &'a CString,
+        fstype: &'a CString,
+        flags: libc::c_ulong,
+        data: Option<&'a CString>,
+        target: &'a CString,
+        propagation: libc::c_ulong,
+    },
+}
+
+/// A path for mount(2): the NUL-terminated C string of `p`.
+fn c(p: impl AsRef<[u8]>, what: &str) -> Result<CString> {
+    CString::new(p.as_ref()).map_err(|_| Error::invalid(what, "contains a NUL byte"))
+}
+
+/// Mount `m` into the running container behind `pidfd`: a bind comes from
+/// the host (`open_tree`, its flags and propagation set on the detached
+/// copy with `mount_setattr`, then `move_mount` inside); any other kind is
+/// mounted by the container's root inside its own namespaces, so the
+/// container owns it. Missing mount points are made as `owner` (host ids
+/// of the container's root).
+pub(crate) fn mount_into(
+    pidfd: &OwnedFd,
+    m: &crate::config::Mount,
+    owner: (u32, u32),
+) -> Result<()> {
+    use crate::config::MountKind;
+    let target = rel(&m.destination)?;
+    let ctx = |e: Error| {
+        e.context(format!(
+            "mounting {} into the container",
+            m.destination.display()
+        ))
+    };
+    let mut flags: libc::c_ulong = 0;
+    for (on, f) in [
+        (m.readonly, libc::MS_RDONLY),
+        (m.nosuid, libc::MS_NOSUID),
+        (m.nodev, libc::MS_NODEV),
+        (m.noexec, libc::MS_NOEXEC),
+    ] {
+        if on {
+            flags |= f;
+        }
+    }
+    let rec = if m.recursive { libc::MS_REC } else { 0 };
+    let propagation = m.propagation.map_or(0, |p| p.ms_flag() | rec);
+    match &m.kind {
+        MountKind::Bind { source } => {
+            let src = c(source.as_os_str().as_bytes(), "source")?;
+            let rec_flag = if m.recursive {
+                libc::AT_RECURSIVE as libc::c_uint
+            } else {
+                0
+            };
+            // SAFETY: plain syscall with a valid path.
+            let fd = unsafe {
+                libc::syscall(
+                    SYS_OPEN_TREE,
+                    libc::AT_FDCWD,
+                    src.as_ptr(),
+                    OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | rec_flag,
+                )
+            };
+            if fd < 0 {
+                return Err(ctx(Error::from_errno(
+                    errno(),
+                    format!("open_tree {}", source.display()),
+                )));
+            }
+            // SAFETY: open_tree returned a new fd.
+            let tree = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+            set_attrs(
+                &tree,
+                flags,
+                m.propagation.map(|p| p.ms_flag()),
+                m.recursive,
+            )
+            .map_err(ctx)?;
+            let is_file = std::fs::metadata(source).is_ok_and(|md| !md.is_dir());
+            let job = if is_file {
+                Job::Attach {
+                    fd: tree.as_raw_fd(),
+                    target: &target,
+                    owner,
+                }
+            } else {
+                Job::AttachDir {
+                    fd: tree.as_raw_fd(),
+                    target: &target,
+                    owner,
+                }
+            };
+            run(pidfd, job).map_err(ctx)
+        }
+        MountKind::Tmpfs | MountKind::Fs { .. } => {
+            let (source, fstype) = match &m.kind {
+                MountKind::Fs { fstype, source } => (c(source, "source")?, c(fstype, "fstype")?),
+                _ => (c("tmpfs", "source")?, c("tmpfs", "fstype")?),
+            };
+            let data = m.data.as_deref().map(|d| c(d, "data")).transpose()?;
+            let job = Job::Mount {
+                source: &source,
+                fstype: &fstype,
+                flags,
+                data: data.as_ref(),
+                target: &target,
+                propagation,
+            };
+            run(pidfd, job).map_err(ctx)
+        }
+    }
+}
+
+/// Unmount whatever is at `target` in the container behind `pidfd` (the
+/// mount point stays).
+pub(crate) fn unmount_from(pidfd: &OwnedFd, target: &Path) -> Result<()> {
+    let target_c = rel(target)?;
+    run(pidfd, Job::Unmount { target: &target_c })
+        .map_err(|e| e.context(format!("unmounting {} in the container", target.display())))
+}
+
+const SYS_MOUNT_SETATTR: libc::c_long = 442;
+
+/// `mount_setattr(2)` on a detached tree: MS_* `flags` as MOUNT_ATTR_*,
+/// and a propagation (MS_PRIVATE/SLAVE/SHARED).
+fn set_attrs(
+    tree: &OwnedFd,
+    flags: libc::c_ulong,
+    propagation: Option<libc::c_ulong>,
+    recursive: bool,
+) -> Result<()> {
+    #[repr(C)]
+    struct MountAttr {
+        attr_set: u64,
+        attr_clr: u64,
+        propagation: u64,
+        userns_fd: u64,
+    }
+    let mut set = 0u64;
+    for (ms, attr) in [
+        (libc::MS_RDONLY, 0x1u64),
+        (libc::MS_NOSUID, 0x2),
+        (libc::MS_NODEV, 0x4),
+        (libc::MS_NOEXEC, 0x8),
+    ] {
+        if flags & ms != 0 {
+            set |= attr;
+        }
+    }
+    if set == 0 && propagation.is_none() {
+        return Ok(());
+    }
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: propagation.unwrap_or(0),
+        userns_fd: 0,
+    };
+    let at = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: a valid mount_attr for our detached tree.
+    let r = unsafe {
+        libc::syscall(
+            SYS_MOUNT_SETATTR,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            at,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        return Err(Error::from_errno(errno(), "mount_setattr"));
+    }
+    Ok(())
 }
 
 /// The container path without its leading `/`, as a C string.
@@ -131,7 +317,13 @@ fn run(pidfd: &OwnedFd, job: Job) -> Result<()> {
 /// container's), then do the job. Exit code 0 or the errno.
 unsafe fn child(pidfd: libc::c_int, job: &Job) -> ! {
     let out = |e: libc::c_int| -> ! { libc::_exit(e) };
-    if libc::setns(pidfd, libc::CLONE_NEWNS) < 0 {
+    // a new filesystem belongs to the container: mount it as its root
+    let as_root = matches!(job, Job::Mount { .. });
+    let ns = libc::CLONE_NEWNS | if as_root { libc::CLONE_NEWUSER } else { 0 };
+    if libc::setns(pidfd, ns) < 0 {
+        out(errno());
+    }
+    if as_root && (sys::setgroups(&[]) < 0 || sys::setresgid(0) < 0 || sys::setresuid(0) < 0) {
         out(errno());
     }
     let root = libc::open(
@@ -142,11 +334,12 @@ unsafe fn child(pidfd: libc::c_int, job: &Job) -> ! {
         out(errno());
     }
     match job {
-        Job::Attach { fd, target, owner } => {
+        Job::Attach { fd, target, owner } | Job::AttachDir { fd, target, owner } => {
+            let is_file = matches!(job, Job::Attach { .. });
             // fs ids only: this process keeps CAP_SYS_ADMIN for move_mount
             libc::syscall(libc::SYS_setfsgid, owner.1);
             libc::syscall(libc::SYS_setfsuid, owner.0);
-            let t = match ensure(root, target, true) {
+            let t = match ensure(root, target, is_file) {
                 Ok(t) => t,
                 Err(e) => out(e),
             };
@@ -159,6 +352,51 @@ unsafe fn child(pidfd: libc::c_int, job: &Job) -> ! {
                 MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
             );
             if r < 0 {
+                out(errno());
+            }
+        }
+        Job::Mount {
+            source,
+            fstype,
+            flags,
+            data,
+            target,
+            propagation,
+        } => {
+            let t = match ensure(root, target, false) {
+                Ok(t) => t,
+                Err(e) => out(e),
+            };
+            let mut path = [0u8; 32];
+            let tp = sys::fd_path(t, &mut path);
+            let d = data.map_or(std::ptr::null(), |d| d.as_ptr() as *const libc::c_void);
+            if libc::mount(source.as_ptr(), tp, fstype.as_ptr(), *flags, d) < 0 {
+                out(errno());
+            }
+            if *propagation != 0 {
+                let t2 = match ensure(root, target, false) {
+                    Ok(t) => t,
+                    Err(e) => out(e),
+                };
+                let tp = sys::fd_path(t2, &mut path);
+                if libc::mount(
+                    std::ptr::null(),
+                    tp,
+                    std::ptr::null(),
+                    *propagation,
+                    std::ptr::null(),
+                ) < 0
+                {
+                    out(errno());
+                }
+            }
+        }
+        Job::Unmount { target } => {
+            let mut n = 0;
+            while libc::umount2(target.as_ptr(), libc::MNT_DETACH | libc::UMOUNT_NOFOLLOW) == 0 {
+                n += 1;
+            }
+            if n == 0 {
                 out(errno());
             }
         }

@@ -3,15 +3,17 @@
 //!
 //! **Why clone3 from the caller and not a helper binary.** The parent builds
 //! a complete [`ChildPlan`] (every path a C string, every fd open, the
-//! mount list resolved to operations), then calls `clone3` directly; the
-//! child runs a straight line of raw system calls over the plan and either
-//! execs or reports `(stage, errno)` and `_exit`s. That meets the
-//! multi-threaded-host rule (no allocation, locks, logging or unwinding
-//! after clone) without an extra exec per start, gives us `CLONE_PIDFD`
-//! (no PID-reuse races) and, on cgroup v2, `CLONE_INTO_CGROUP`, and there is
-//! no runtime binary on disk for a container to overwrite
-//! (CVE-2019-5736): until its exec the child is non-dumpable. A helper
-//! binary would cost one more exec (~0.5–1 ms) on every start.
+//! mount list resolved to operations), then clones the child from its own
+//! memory; the child runs a straight line of raw system calls over the
+//! plan and either execs or reports `(stage, step, errno)` and `_exit`s.
+//! That meets the multi-threaded-host rule (no allocation, locks, logging
+//! or unwinding after clone) without an extra exec per start, gives us
+//! `CLONE_PIDFD` (no PID-reuse races) and, on cgroup v2,
+//! `CLONE_INTO_CGROUP`, and there is no runtime binary on disk for a
+//! container to overwrite (CVE-2019-5736): until its exec the child is
+//! non-dumpable. The child's real parent is a tiny monitor started in the
+//! same step (see [`monitor`]), so the container owes nothing to the
+//! caller once it is made.
 //!
 //! Two paths:
 //! - **fast**: nothing to join → clone3 creates every namespace at once;
@@ -19,23 +21,25 @@
 //!   its cgroups, then sets up the rootfs and execs.
 //! - **staged**: namespaces to join (or an exec into a running container)
 //!   → plain clone3, setns into the joined ones, unshare the new ones, ask
-//!   for maps, then fork (`CLONE_PARENT`, so the process stays our child)
-//!   to enter the PID namespace.
+//!   for maps, then fork (`CLONE_PARENT`, so the process stays the
+//!   monitor's child) to enter the PID namespace.
+//!
+//! The phases of the handshake are listed in one place: [`sync`].
 
 mod child;
 pub(crate) mod inject;
-pub(crate) mod plan;
+pub(crate) mod monitor;
 mod rootfs_child;
-mod sync;
+pub(crate) mod sync;
 pub(crate) mod sys;
 pub(crate) mod userns;
 
 use crate::cgroup::Cgroup;
 use crate::error::{Error, ErrorKind, Result, ResultExt, Stage};
 use crate::features::{CgroupMode, HostFeatures};
-use plan::{ptr_array, ChildPlan, Role};
+use crate::plan::{ptr_array, ChildPlan, Role};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use sync::{Msg, MSG_ERROR, MSG_GO, MSG_NEED_MAPS, MSG_PID, MSG_READY};
+use sync::{Msg, Phase, Step};
 
 /// Waits for a cgroup another thread is making (with its limits and device
 /// rules set) and returns it.
@@ -59,22 +63,31 @@ pub(crate) struct HostSetup<'a> {
     pub oom_score_adj: Option<i32>,
 }
 
-/// A child that reached READY (init) or exec'd (tenant).
+/// A process (the monitor or the container's) named by pid and pidfd.
 #[derive(Debug)]
-pub(crate) struct Spawned {
+pub(crate) struct Proc {
     pub pid: i32,
     pub pidfd: OwnedFd,
-    /// Our end of the sync socket (init: still open until exec).
+}
+
+/// A child that reached `Ready` (init) or exec'd (tenant).
+#[derive(Debug)]
+pub(crate) struct Spawned {
+    /// The container process.
+    pub process: Proc,
+    /// Its monitor (its parent).
+    pub monitor: Proc,
+    /// Our end of the sync socket (init: open until exec).
     pub sync: OwnedFd,
-    /// The cgroup made for `late_cgroup`.
-    pub cgroup: Option<Cgroup>,
     /// The seccomp notification listener, when the filter notifies.
     pub listener: Option<OwnedFd>,
 }
 
-/// Clone a child that carries out `plan`, do the host side, and wait for
-/// it to be ready (init) or to have exec'd (tenant).
-pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup) -> Result<Spawned> {
+/// Clone a child that carries out `plan` under a monitor in `mode`, do
+/// the host side, and wait for it to be ready (init) or to have exec'd
+/// (tenant; or only to have handed over its listener, when its seccomp
+/// filter notifies: its exec may wait for whoever answers).
+pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup, mode: &monitor::Mode) -> Result<Spawned> {
     let (ours, theirs) = socketpair()?;
     let argv = ptr_array(&plan.process.argv);
     let keep_fds = plan.fds_in_use(theirs.as_raw_fd());
@@ -83,80 +96,69 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup) -> Result<Spawned> {
         Some(cg) => cg.v2_fd()?,
         None => None,
     };
-
-    let mut pidfd: libc::c_int = -1;
+    let launch = monitor::Launch::new(mode)?;
     let mut args = sys::CloneArgs {
-        flags: plan.clone_flags | sys::CLONE_PIDFD,
-        pidfd: &mut pidfd as *mut libc::c_int as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        flags: plan.clone_flags,
         ..Default::default()
     };
     if let Some(fd) = &cgroup_fd {
         args.flags |= sys::CLONE_INTO_CGROUP;
         args.cgroup = fd.as_raw_fd() as u64;
     }
+    let entry = monitor::ChildEntry {
+        plan,
+        sync: theirs.as_raw_fd(),
+        parent_end: ours.as_raw_fd(),
+        argv: argv.as_ptr(),
+        envp: envp.as_ptr(),
+        keep_fds: &keep_fds,
+    };
     let old_mask = block_signals();
-    // SAFETY: the child only runs child::run, which is async-signal-safe
-    // and never returns.
-    let ret = unsafe { sys::clone3(&mut args) };
-    if ret == 0 {
-        // SAFETY: we are the fresh child.
-        unsafe {
-            child::run(
-                plan,
-                theirs.as_raw_fd(),
-                ours.as_raw_fd(),
-                argv.as_ptr(),
-                envp.as_ptr(),
-                &keep_fds,
-            )
-        }
-    }
-    let clone_errno = sys::errno();
+    let launched = monitor::launch(&entry, &launch, args);
     restore_signals(&old_mask);
     drop(theirs);
-    if ret < 0 {
-        return Err(Error::from_errno(
-            clone_errno,
-            "clone3 of the container process",
-        ));
-    }
-    let mut pid = ret as i32;
-    // SAFETY: CLONE_PIDFD filled in a new fd.
-    let mut pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
+    let launched = launched?;
+    let monitor = Proc {
+        pid: launched.monitor_pid,
+        pidfd: launched.monitor_pidfd,
+    };
+    let mut process = Proc {
+        pid: launched.child_pid,
+        pidfd: launched.child_pidfd,
+    };
 
-    let mut intermediate: Option<(i32, OwnedFd)> = None;
+    let mut intermediate: Option<Proc> = None;
     let mut late: Option<Cgroup> = None;
     let mut listener: Option<OwnedFd> = None;
+    let notify = plan.process.seccomp.as_ref().is_some_and(|f| f.notify());
     let res = (|| -> Result<()> {
         if plan.wait_maps {
-            expect(&ours, MSG_NEED_MAPS, plan)?;
+            expect(&ours, Phase::NeedMaps, plan)?;
         }
-        host_side(pid, host)?;
-        send(&ours, MSG_GO, plan)?;
+        host_side(process.pid, host)?;
+        send(&ours, Phase::Go, plan)?;
         if plan.fork_after {
-            let m = expect(&ours, MSG_PID, plan)?;
-            let child = m.value as i32;
-            // the grandchild is our child (CLONE_PARENT): its pid cannot be reused
-            let fd = pidfd_open(child)?;
-            intermediate = Some((pid, std::mem::replace(&mut pidfd, fd)));
-            pid = child;
-            let (ipid, ifd) = intermediate.as_ref().expect("just set");
-            let _ = wait_exit(*ipid, ifd);
+            let (m, fd) = expect_fd(&ours, Phase::Pid, plan)?;
+            let real = Proc {
+                pid: m.value as i32,
+                pidfd: fd,
+            };
+            intermediate = Some(std::mem::replace(&mut process, real));
         }
         if let Some(get) = host.late_cgroup {
             let cg = get()?;
             late = Some(cg.clone());
-            cg.attach(pid)?;
-            send(&ours, sync::MSG_CGROUP, plan)?;
+            cg.attach(process.pid)?;
+            send(&ours, Phase::CgroupReady, plan)?;
         }
-        if plan.process.seccomp.as_ref().is_some_and(|f| f.notify()) {
-            listener = Some(expect_listener(&ours, plan)?);
+        if notify {
+            listener = Some(expect_fd(&ours, Phase::Listener, plan)?.1);
         }
         match plan.role {
             Role::Init => {
-                expect(&ours, MSG_READY, plan)?;
+                expect(&ours, Phase::Ready, plan)?;
             }
+            Role::Tenant if notify => {}
             Role::Tenant => match sync::recv(ours.as_raw_fd()) {
                 Ok(None) => {}
                 Ok(Some(m)) => return Err(child_error(&m, plan)),
@@ -165,45 +167,75 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup) -> Result<Spawned> {
         }
         Ok(())
     })();
+    // a host step that failed because the child died (ESRCH moving it into
+    // its cgroup, EPIPE): the child's own report says why it died
+    let res = res.map_err(|e| pending_report(&ours, plan).unwrap_or(e));
     if let Err(e) = res {
-        kill_and_reap(pid, &pidfd);
-        if let Some((ipid, ifd)) = &intermediate {
-            kill_and_reap(*ipid, ifd);
+        // the monitor reaps them (and then ends by itself); a failed start
+        // returns once they are gone
+        let bound = crate::until::Until::forever().within(std::time::Duration::from_secs(10));
+        for p in std::iter::once(&process).chain(intermediate.as_ref()) {
+            let _ = pidfd_signal(&p.pidfd, libc::SIGKILL);
+            let _ = bound.wait_readable(p.pidfd.as_raw_fd());
+        }
+        // and so is the monitor, done writing into the state directory
+        if !bound
+            .wait_readable(monitor.pidfd.as_raw_fd())
+            .unwrap_or(false)
+        {
+            let _ = pidfd_signal(&monitor.pidfd, libc::SIGKILL);
         }
         if let Some(cg) = &late {
+            let _ = cg.kill_all(std::time::Duration::from_secs(10));
             let _ = cg.remove();
         }
         return Err(e);
     }
     Ok(Spawned {
-        pid,
-        pidfd,
+        process,
+        monitor,
         sync: ours,
-        cgroup: late,
         listener,
     })
 }
 
-/// After READY: tell an init without an exec fifo to exec, and wait for
-/// the exec (end-of-file) or its failure.
-pub(crate) fn start_and_confirm(sync_fd: &OwnedFd, send_start: bool, argv0: &str) -> Result<()> {
+/// After `Ready`: tell an init without an exec fifo to exec, and (unless
+/// `confirm` is false) wait for the exec (end-of-file) or its failure.
+pub(crate) fn start_and_confirm(
+    sync_fd: &OwnedFd,
+    send_start: bool,
+    confirm: bool,
+    argv0: &str,
+) -> Result<()> {
     if send_start {
         // a failed send means the child died: its report follows below
-        let _ = sync::send(sync_fd.as_raw_fd(), &Msg::new(sync::MSG_START));
+        let _ = sync::send(sync_fd.as_raw_fd(), &Msg::new(Phase::Start));
+    }
+    if !confirm {
+        return Ok(());
     }
     match sync::recv(sync_fd.as_raw_fd()) {
         Ok(None) => Ok(()),
-        Ok(Some(m)) if m.kind == MSG_ERROR => {
-            let stage = Stage::from_code(m.stage);
-            let detail = if stage == Stage::Exec { argv0 } else { "" };
-            Err(Error::child(stage, detail, m.errno))
-        }
+        Ok(Some(m)) if m.is(Phase::Error) => Err(report_error(&m, argv0)),
         Ok(Some(_)) => Err(Error::new(
             ErrorKind::Io,
             "sync protocol: unexpected message",
         )),
         Err(e) => Err(Error::from_errno(e, "reading the sync socket")),
     }
+}
+
+/// The error a failure report after `Ready` stands for (only exec and
+/// the fifo can fail then).
+pub(crate) fn report_error(m: &Msg, argv0: &str) -> Error {
+    let stage = Stage::from_code(m.stage);
+    let step = Step::from_u32(m.step);
+    let detail = match step {
+        Some(Step::Exec) => argv0.to_string(),
+        Some(s) => s.name().to_string(),
+        None => String::new(),
+    };
+    Error::child(stage, &detail, m.errno)
 }
 
 fn host_side(pid: i32, host: &HostSetup) -> Result<()> {
@@ -243,70 +275,91 @@ fn host_side(pid: i32, host: &HostSetup) -> Result<()> {
     Ok(())
 }
 
+/// A failure report the child left on the socket, without waiting.
+fn pending_report(fd: &OwnedFd, plan: &ChildPlan) -> Option<Error> {
+    let mut p = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no wait.
+    if unsafe { libc::poll(&mut p, 1, 0) } != 1 {
+        return None;
+    }
+    match sync::recv(fd.as_raw_fd()) {
+        Ok(Some(m)) if m.is(Phase::Error) => Some(child_error(&m, plan)),
+        _ => None,
+    }
+}
+
+/// The error behind a child's report, with the object it names.
 fn child_error(m: &Msg, plan: &ChildPlan) -> Error {
-    if m.kind != MSG_ERROR {
+    if !m.is(Phase::Error) {
         return Error::new(
             ErrorKind::Io,
             format!("sync protocol: unexpected message {}", m.kind),
         );
     }
     let stage = Stage::from_code(m.stage);
-    let detail = match stage {
-        Stage::Mount => plan
-            .rootfs
-            .as_ref()
-            .map(|r| r.mount_label(m.detail as usize).to_string())
-            .unwrap_or_default(),
-        Stage::JoinNamespace => crate::config::NamespaceKind::ALL
+    let Some(step) = Step::from_u32(m.step) else {
+        return Error::child(stage, "", m.errno);
+    };
+    let i = m.index as usize;
+    let rootfs = plan.rootfs.as_ref();
+    let detail = match step {
+        Step::Mount => rootfs.map(|r| r.mount_label(i).to_string()),
+        Step::Setns => crate::config::NamespaceKind::ALL
             .iter()
-            .find(|k| k.clone_flag() as u32 == m.detail)
-            .map(|k| k.proc_name().to_string())
-            .unwrap_or_default(),
-        Stage::Exec => plan
+            .find(|k| k.clone_flag() as u32 == m.index)
+            .map(|k| format!("setns {}", k.proc_name())),
+        Step::Exec => plan
             .process
             .argv
             .first()
-            .map(|a| a.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        Stage::MaskPaths => {
-            let r = plan.rootfs.as_ref();
-            let d = m.detail as usize;
-            r.and_then(|r| {
-                if d >= 100 {
-                    r.readonly.get(d - 100)
-                } else {
-                    r.masked.get(d)
-                }
-            })
-            .map(|p| format!("/{}", p.to_string_lossy()))
-            .unwrap_or_default()
-        }
-        _ => String::new(),
+            .map(|a| a.to_string_lossy().into_owned()),
+        Step::Mask => rootfs
+            .and_then(|r| r.masked.get(i))
+            .map(|p| format!("masking /{}", p.to_string_lossy())),
+        Step::ReadonlyPath => rootfs
+            .and_then(|r| r.readonly.get(i))
+            .map(|p| format!("read-only remount of /{}", p.to_string_lossy())),
+        Step::DropBounding | Step::RaiseAmbient => caps::all()
+            .into_iter()
+            .find(|c| c.index() as usize == i)
+            .map(|c| format!("{} {c}", step.name())),
+        Step::BindTerminal => Some(if i == 0 {
+            "binding /dev/console".to_string()
+        } else {
+            format!("binding /dev/tty{i}")
+        }),
+        _ => None,
     };
-    Error::child(stage, &detail, m.errno)
+    Error::child(
+        stage,
+        &detail.unwrap_or_else(|| step.name().to_string()),
+        m.errno,
+    )
 }
 
-fn expect(fd: &OwnedFd, kind: u32, plan: &ChildPlan) -> Result<Msg> {
-    match sync::recv(fd.as_raw_fd()) {
-        Ok(Some(m)) if m.kind == kind => Ok(m),
-        Ok(Some(m)) => Err(child_error(&m, plan)),
-        Ok(None) => Err(Error::new(
-            ErrorKind::Child,
-            "the container process exited during setup without a report",
+fn expect(fd: &OwnedFd, phase: Phase, plan: &ChildPlan) -> Result<Msg> {
+    expect_fd_opt(fd, phase, plan).map(|(m, _)| m)
+}
+
+/// A message of `phase` that must carry an fd.
+fn expect_fd(fd: &OwnedFd, phase: Phase, plan: &ChildPlan) -> Result<(Msg, OwnedFd)> {
+    match expect_fd_opt(fd, phase, plan)? {
+        (m, Some(f)) => Ok((m, f)),
+        (_, None) => Err(Error::new(
+            ErrorKind::Io,
+            format!("sync protocol: {phase:?} came without its fd"),
         )),
-        Err(e) => Err(Error::from_errno(e, "reading the sync socket")),
     }
 }
 
-/// The child's seccomp listener fd (MSG_LISTENER with SCM_RIGHTS).
-fn expect_listener(fd: &OwnedFd, plan: &ChildPlan) -> Result<OwnedFd> {
+fn expect_fd_opt(fd: &OwnedFd, phase: Phase, plan: &ChildPlan) -> Result<(Msg, Option<OwnedFd>)> {
     match sync::recv_with_fd(fd.as_raw_fd()) {
-        Ok(Some((m, Some(l)))) if m.kind == sync::MSG_LISTENER => Ok(l),
-        Ok(Some((m, _))) if m.kind != sync::MSG_LISTENER => Err(child_error(&m, plan)),
-        Ok(Some(_)) => Err(Error::new(
-            ErrorKind::Io,
-            "sync protocol: the seccomp listener came without its fd",
-        )),
+        Ok(Some((m, f))) if m.is(phase) => Ok((m, f)),
+        Ok(Some((m, _))) => Err(child_error(&m, plan)),
         Ok(None) => Err(Error::new(
             ErrorKind::Child,
             "the container process exited during setup without a report",
@@ -316,8 +369,8 @@ fn expect_listener(fd: &OwnedFd, plan: &ChildPlan) -> Result<OwnedFd> {
 }
 
 /// Send to the child; if it is gone, return the failure it reported.
-fn send(fd: &OwnedFd, kind: u32, plan: &ChildPlan) -> Result<()> {
-    match sync::send(fd.as_raw_fd(), &Msg::new(kind)) {
+fn send(fd: &OwnedFd, phase: Phase, plan: &ChildPlan) -> Result<()> {
+    match sync::send(fd.as_raw_fd(), &Msg::new(phase)) {
         Ok(()) => Ok(()),
         Err(e) => match sync::recv(fd.as_raw_fd()) {
             Ok(Some(m)) => Err(child_error(&m, plan)),
@@ -426,38 +479,22 @@ impl ExitStatus {
     pub fn success(self) -> bool {
         self == ExitStatus::Exited(0)
     }
-}
 
-/// Wait for our child behind `pidfd` to exit and reap it.
-pub(crate) fn wait_exit(pid: i32, pidfd: &OwnedFd) -> Result<ExitStatus> {
-    loop {
-        // SAFETY: waitid on our own child's pidfd with a zeroed siginfo.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PIDFD,
-                pidfd.as_raw_fd() as libc::id_t,
-                &mut info,
-                libc::WEXITED,
-            )
-        };
-        if r < 0 {
-            let e = sys::errno();
-            if e == libc::EINTR {
-                continue;
-            }
-            return Err(Error::from_errno(e, format!("waiting for pid {pid}")));
+    /// Parse a monitor's record line: `exited N` or `signaled N`.
+    ///
+    /// ```
+    /// use vpsos_core::ExitStatus;
+    /// assert_eq!(ExitStatus::parse("signaled 1"), Some(ExitStatus::Signaled(1)));
+    /// assert_eq!(ExitStatus::parse("exited 0"), Some(ExitStatus::Exited(0)));
+    /// assert_eq!(ExitStatus::parse("at 17"), None);
+    /// ```
+    pub fn parse(line: &str) -> Option<ExitStatus> {
+        let (kind, n) = line.trim().split_once(' ')?;
+        let n = n.parse().ok()?;
+        match kind {
+            "exited" => Some(ExitStatus::Exited(n)),
+            "signaled" => Some(ExitStatus::Signaled(n)),
+            _ => None,
         }
-        // SAFETY: waitid filled a SIGCHLD siginfo.
-        let (code, status) = unsafe { (info.si_code, info.si_status()) };
-        return Ok(match code {
-            libc::CLD_EXITED => ExitStatus::Exited(status),
-            _ => ExitStatus::Signaled(status),
-        });
     }
-}
-
-fn kill_and_reap(pid: i32, pidfd: &OwnedFd) {
-    let _ = pidfd_signal(pidfd, libc::SIGKILL);
-    let _ = wait_exit(pid, pidfd);
 }

@@ -6,9 +6,10 @@
 //! the rootfs cannot redirect a mount to the host (CVE-2021-30465).
 
 use super::child::{check, fail};
-use super::plan::{MountOp, RootfsPlan};
+use super::sync::Step;
 use super::sys::{errno, fd_path, open_in_root};
 use crate::error::Stage;
+use crate::plan::{MountOp, RootfsPlan};
 use libc::{c_char, c_int, c_ulong};
 use std::ffi::CStr;
 use std::ptr::null;
@@ -137,7 +138,7 @@ unsafe fn locked_flags(fd: c_int) -> c_ulong {
 unsafe fn do_mount(sync: c_int, root: c_int, m: &MountOp, index: u32) {
     let fd = match ensure(root, &m.target, m.target_is_file) {
         Ok(fd) => fd,
-        Err(e) => fail(sync, Stage::Mount, index, e),
+        Err(e) => fail(sync, Stage::Mount, Step::Mount, index, e),
     };
     let mut path = [0u8; 32];
     let target = fd_path(fd, &mut path);
@@ -148,28 +149,28 @@ unsafe fn do_mount(sync: c_int, root: c_int, m: &MountOp, index: u32) {
         m.flags,
         opt(&m.data) as *const libc::c_void,
     );
-    check(sync, r as _, Stage::Mount, index);
+    check(sync, r as _, Stage::Mount, Step::Mount, index);
     libc::close(fd);
     if m.remount_flags != 0 {
         // the fd above names the mount point below the new mount: reopen
         let fd = match ensure(root, &m.target, m.target_is_file) {
             Ok(fd) => fd,
-            Err(e) => fail(sync, Stage::Mount, index, e),
+            Err(e) => fail(sync, Stage::Mount, Step::Mount, index, e),
         };
         let target = fd_path(fd, &mut path);
         let flags = libc::MS_BIND | libc::MS_REMOUNT | m.remount_flags | locked_flags(fd);
         let r = libc::mount(null(), target, null(), flags, null());
-        check(sync, r as _, Stage::Mount, index);
+        check(sync, r as _, Stage::Mount, Step::Mount, index);
         libc::close(fd);
     }
     if m.propagation != 0 {
         let fd = match ensure(root, &m.target, m.target_is_file) {
             Ok(fd) => fd,
-            Err(e) => fail(sync, Stage::Mount, index, e),
+            Err(e) => fail(sync, Stage::Mount, Step::Mount, index, e),
         };
         let target = fd_path(fd, &mut path);
         let r = libc::mount(null(), target, null(), m.propagation, null());
-        check(sync, r as _, Stage::Mount, index);
+        check(sync, r as _, Stage::Mount, Step::Mount, index);
         libc::close(fd);
     }
 }
@@ -183,7 +184,7 @@ pub(crate) unsafe fn setup(sync: c_int, p: &RootfsPlan) {
         libc::MS_REC | p.propagation,
         null(),
     );
-    check(sync, r as _, Stage::RootfsPrepare, 0);
+    check(sync, r as _, Stage::RootfsPrepare, Step::RootPropagation, 0);
     let r = libc::mount(
         p.rootfs.as_ptr(),
         p.rootfs.as_ptr(),
@@ -191,19 +192,19 @@ pub(crate) unsafe fn setup(sync: c_int, p: &RootfsPlan) {
         libc::MS_BIND | libc::MS_REC,
         null(),
     );
-    check(sync, r as _, Stage::RootfsPrepare, 1);
+    check(sync, r as _, Stage::RootfsPrepare, Step::BindRootfs, 0);
     let root = libc::open(
         p.rootfs.as_ptr(),
         libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
     );
-    check(sync, root as _, Stage::RootfsPrepare, 2);
+    check(sync, root as _, Stage::RootfsPrepare, Step::OpenRootfs, 0);
 
     let mut index = 0u32;
     for m in &p.base_mounts {
         do_mount(sync, root, m, index);
         index += 1;
     }
-    if !p.devices.is_empty() || !p.dev_symlinks.is_empty() || p.console.is_some() {
+    if !p.devices.is_empty() || !p.dev_symlinks.is_empty() || !p.terminals.is_empty() {
         devices(sync, root, p);
     }
     for m in &p.mounts {
@@ -211,9 +212,15 @@ pub(crate) unsafe fn setup(sync: c_int, p: &RootfsPlan) {
         index += 1;
     }
 
-    check(sync, libc::fchdir(root) as _, Stage::PivotRoot, 0);
+    check(
+        sync,
+        libc::fchdir(root) as _,
+        Stage::PivotRoot,
+        Step::PivotRoot,
+        0,
+    );
     let r = libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr());
-    check(sync, r, Stage::PivotRoot, 1);
+    check(sync, r, Stage::PivotRoot, Step::PivotRoot, 1);
     // the old root is stacked under the new one; make sure unmounting it
     // does not propagate to the host, then detach it
     let r = libc::mount(
@@ -223,14 +230,16 @@ pub(crate) unsafe fn setup(sync: c_int, p: &RootfsPlan) {
         libc::MS_SLAVE | libc::MS_REC,
         null(),
     );
-    check(sync, r as _, Stage::PivotRoot, 2);
+    check(sync, r as _, Stage::PivotRoot, Step::PivotRoot, 2);
+    let r = libc::umount2(c".".as_ptr(), libc::MNT_DETACH) as _;
+    check(sync, r, Stage::PivotRoot, Step::PivotRoot, 3);
     check(
         sync,
-        libc::umount2(c".".as_ptr(), libc::MNT_DETACH) as _,
+        libc::chdir(c"/".as_ptr()) as _,
         Stage::PivotRoot,
-        3,
+        Step::PivotRoot,
+        4,
     );
-    check(sync, libc::chdir(c"/".as_ptr()) as _, Stage::PivotRoot, 4);
     libc::close(root);
 
     mask_and_protect(sync, p);
@@ -246,7 +255,7 @@ pub(crate) unsafe fn cgroup_mounts(sync: c_int, p: &RootfsPlan) {
         c"/".as_ptr(),
         libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
     );
-    check(sync, root as _, Stage::Mount, 0);
+    check(sync, root as _, Stage::Mount, Step::OpenRoot, 0);
     let first = (p.base_mounts.len() + p.mounts.len()) as u32;
     for (index, m) in (first..).zip(&p.cgroup_mounts) {
         do_mount(sync, root, m, index);
@@ -258,7 +267,7 @@ pub(crate) unsafe fn cgroup_mounts(sync: c_int, p: &RootfsPlan) {
 /// namespace), /dev symlinks, and the console.
 unsafe fn devices(sync: c_int, root: c_int, p: &RootfsPlan) {
     let dev = open_in_root(root, c"dev".as_ptr(), libc::O_PATH | libc::O_DIRECTORY);
-    check(sync, dev as _, Stage::Devices, 0);
+    check(sync, dev as _, Stage::Devices, Step::OpenDev, 0);
     let mut path = [0u8; 32];
     for (i, d) in p.devices.iter().enumerate() {
         if p.bind_devices {
@@ -268,14 +277,14 @@ unsafe fn devices(sync: c_int, root: c_int, p: &RootfsPlan) {
                 libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
                 0o600,
             );
-            check(sync, f as _, Stage::Devices, i as u32);
+            check(sync, f as _, Stage::Devices, Step::DeviceNode, i as u32);
             libc::close(f);
             let t = libc::openat(
                 dev,
                 d.name.as_ptr(),
                 libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW,
             );
-            check(sync, t as _, Stage::Devices, i as u32);
+            check(sync, t as _, Stage::Devices, Step::DeviceNode, i as u32);
             let r = libc::mount(
                 d.host.as_ptr(),
                 fd_path(t, &mut path),
@@ -283,39 +292,38 @@ unsafe fn devices(sync: c_int, root: c_int, p: &RootfsPlan) {
                 libc::MS_BIND,
                 null(),
             );
-            check(sync, r as _, Stage::Devices, i as u32);
+            check(sync, r as _, Stage::Devices, Step::DeviceNode, i as u32);
             libc::close(t);
         } else {
             let r = libc::mknodat(dev, d.name.as_ptr(), d.mode, d.dev);
             if r < 0 && errno() != libc::EEXIST {
-                fail(sync, Stage::Devices, i as u32, errno());
+                fail(sync, Stage::Devices, Step::DeviceNode, i as u32, errno());
             }
             // mknod honours the umask; set the mode we asked for
             let r = libc::fchmodat(dev, d.name.as_ptr(), d.mode & 0o7777, 0);
-            check(sync, r as _, Stage::Devices, i as u32);
+            check(sync, r as _, Stage::Devices, Step::DeviceNode, i as u32);
         }
     }
     for (target, name) in &p.dev_symlinks {
         let r = libc::symlinkat(target.as_ptr(), dev, name.as_ptr());
         if r < 0 && errno() != libc::EEXIST {
-            fail(sync, Stage::Devices, 1000, errno());
+            fail(sync, Stage::Devices, Step::DevSymlink, 0, errno());
         }
     }
-    if let Some(pty) = &p.console {
+    // the console, then tty1..N: host pty slaves the monitor holds
+    let mut name = [0u8; 16];
+    for (i, pty) in p.terminals.iter().enumerate() {
+        let n = terminal_name(i, &mut name);
         let f = libc::openat(
             dev,
-            c"console".as_ptr(),
+            n,
             libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
             0o600,
         );
-        check(sync, f as _, Stage::Console, 0);
+        check(sync, f as _, Stage::Console, Step::BindTerminal, i as u32);
         libc::close(f);
-        let t = libc::openat(
-            dev,
-            c"console".as_ptr(),
-            libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW,
-        );
-        check(sync, t as _, Stage::Console, 1);
+        let t = libc::openat(dev, n, libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW);
+        check(sync, t as _, Stage::Console, Step::BindTerminal, i as u32);
         let r = libc::mount(
             pty.as_ptr(),
             fd_path(t, &mut path),
@@ -323,10 +331,22 @@ unsafe fn devices(sync: c_int, root: c_int, p: &RootfsPlan) {
             libc::MS_BIND,
             null(),
         );
-        check(sync, r as _, Stage::Console, 2);
+        check(sync, r as _, Stage::Console, Step::BindTerminal, i as u32);
         libc::close(t);
     }
     libc::close(dev);
+}
+
+/// `console` for terminal 0, `tty<i>` for the others, NUL-terminated in `buf`.
+fn terminal_name(i: usize, buf: &mut [u8; 16]) -> *const c_char {
+    if i == 0 {
+        buf[..8].copy_from_slice(b"console\0");
+    } else {
+        buf[..3].copy_from_slice(b"tty");
+        let n = super::sys::fmt_u64(i as u64, &mut buf[3..]);
+        buf[3 + n] = 0;
+    }
+    buf.as_ptr() as *const c_char
 }
 
 /// Masked paths, read-only paths, and the read-only root (after pivot_root).
@@ -335,7 +355,7 @@ unsafe fn mask_and_protect(sync: c_int, p: &RootfsPlan) {
         c"/".as_ptr(),
         libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
     );
-    check(sync, root as _, Stage::MaskPaths, 0);
+    check(sync, root as _, Stage::MaskPaths, Step::OpenRoot, 0);
     let mut path = [0u8; 32];
     for (i, rel) in p.masked.iter().enumerate() {
         let fd = open_in_root(root, rel.as_ptr(), libc::O_PATH);
@@ -343,7 +363,7 @@ unsafe fn mask_and_protect(sync: c_int, p: &RootfsPlan) {
             if errno() == libc::ENOENT {
                 continue;
             }
-            fail(sync, Stage::MaskPaths, i as u32, errno());
+            fail(sync, Stage::MaskPaths, Step::Mask, i as u32, errno());
         }
         let mut st: libc::stat = std::mem::zeroed();
         libc::fstat(fd, &mut st);
@@ -359,7 +379,7 @@ unsafe fn mask_and_protect(sync: c_int, p: &RootfsPlan) {
         } else {
             libc::mount(c"/dev/null".as_ptr(), target, null(), libc::MS_BIND, null())
         };
-        check(sync, r as _, Stage::MaskPaths, i as u32);
+        check(sync, r as _, Stage::MaskPaths, Step::Mask, i as u32);
         libc::close(fd);
     }
     for (i, rel) in p.readonly.iter().enumerate() {
@@ -368,24 +388,36 @@ unsafe fn mask_and_protect(sync: c_int, p: &RootfsPlan) {
             if errno() == libc::ENOENT {
                 continue;
             }
-            fail(sync, Stage::MaskPaths, 100 + i as u32, errno());
+            fail(
+                sync,
+                Stage::MaskPaths,
+                Step::ReadonlyPath,
+                i as u32,
+                errno(),
+            );
         }
         let target = fd_path(fd, &mut path);
         let r = libc::mount(target, target, null(), libc::MS_BIND | libc::MS_REC, null());
-        check(sync, r as _, Stage::MaskPaths, 100 + i as u32);
+        check(sync, r as _, Stage::MaskPaths, Step::ReadonlyPath, i as u32);
         libc::close(fd);
         let fd = open_in_root(root, rel.as_ptr(), libc::O_PATH);
-        check(sync, fd as _, Stage::MaskPaths, 100 + i as u32);
+        check(
+            sync,
+            fd as _,
+            Stage::MaskPaths,
+            Step::ReadonlyPath,
+            i as u32,
+        );
         let target = fd_path(fd, &mut path);
         let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked_flags(fd);
         let r = libc::mount(null(), target, null(), flags, null());
-        check(sync, r as _, Stage::MaskPaths, 100 + i as u32);
+        check(sync, r as _, Stage::MaskPaths, Step::ReadonlyPath, i as u32);
         libc::close(fd);
     }
     if p.readonly_rootfs {
         let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY | locked_flags(root);
         let r = libc::mount(null(), c"/".as_ptr(), null(), flags, null());
-        check(sync, r as _, Stage::MaskPaths, 999);
+        check(sync, r as _, Stage::MaskPaths, Step::ReadonlyRoot, 0);
     }
     libc::close(root);
 }

@@ -1,48 +1,256 @@
-//! The parent⇄child sync protocol: fixed-size messages over a
+//! The parent⇄child sync protocol: its named phases, in the order each
+//! side passes them, and the fixed-size message that carries them over a
 //! SOCK_SEQPACKET socketpair (close-on-exec, so a successful exec shows
 //! as end-of-file to the parent).
+//!
+//! The parent is the caller's thread (it built the plan); the child is the
+//! container's first process (`init`) or an exec'd process (`tenant`).
+//! Both run under a vpsos monitor that is their real parent (see
+//! `spawn::monitor`), but the protocol is between the caller and the child:
+//!
+//! | # | child                                   | parent                                   |
+//! |---|-----------------------------------------|------------------------------------------|
+//! | 1 | joins, unshares; `NeedMaps` (staged)     | waits for `NeedMaps` (staged only)       |
+//! | 2 | waits for `Go`                           | writes id maps, rlimits, oom score; `Go` |
+//! | 3 | forks into its PID ns; `Pid` + pidfd     | takes the pidfd of the real process      |
+//! | 4 | sets up the rootfs; waits `CgroupReady`  | (v1) joins the late cgroup; `CgroupReady`|
+//! | 5 | user, caps, fds, label; loads seccomp; `Listener` + fd | takes the listener (notify profiles) |
+//! | 6 | init: `Ready`, then waits for the start  | create returns; run sends `Start`        |
+//! | 7 | execs (socket closes)                    | end-of-file: the exec happened           |
+//!
+//! At any step the child may instead send `Error` (stage, step, errno,
+//! index) and exit; after `Ready` it also writes that message to the
+//! start report file, since whoever starts the container may not be the
+//! process holding the socket.
 
 use super::sys::errno;
+use crate::error::Stage;
 use libc::c_int;
 
-/// The child failed: `stage`, `errno`, `detail` (e.g. the mount index).
-pub(crate) const MSG_ERROR: u32 = 1;
-/// The child unshared a user namespace and waits for its maps.
-pub(crate) const MSG_NEED_MAPS: u32 = 2;
-/// The intermediate child forked the real child; `value` is its host pid.
-pub(crate) const MSG_PID: u32 = 3;
-/// Setup is done; the init waits for the start signal.
-pub(crate) const MSG_READY: u32 = 4;
-/// Parent → child: host-side setup done, go on.
-pub(crate) const MSG_GO: u32 = 5;
-/// Parent → child: exec now (used when there is no exec fifo).
-pub(crate) const MSG_START: u32 = 6;
-/// Parent → child: the cgroup is made and holds you (late cgroup mode).
-pub(crate) const MSG_CGROUP: u32 = 7;
+/// A phase of the protocol (the message kind).
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Child → parent, at any point: setup failed; the child exits.
+    Error = 1,
+    /// Child → parent: it unshared a user namespace and waits for its maps.
+    NeedMaps = 2,
+    /// Child → parent: the process that entered the PID namespace was
+    /// forked; its pidfd is attached, its host pid in `value`.
+    Pid = 3,
+    /// Child → parent (init): set up; waits for the start signal.
+    Ready = 4,
+    /// Parent → child: host-side setup done, go on.
+    Go = 5,
+    /// Parent → child (init without an exec fifo): exec now.
+    Start = 6,
+    /// Parent → child (v1 late cgroup): the cgroup holds you now.
+    CgroupReady = 7,
+    /// Child → parent: the seccomp notification listener, fd attached.
+    Listener = 8,
+}
 
+/// The system call (or small group of them) that failed within a
+/// [`Stage`], named in the error message. `Msg::index` says which one of
+/// several (a mount, a masked path, a capability, a namespace type).
+#[repr(u32)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Setns = 1,
+    Unshare,
+    Fork,
+    BecomeRoot,
+    TimeUnshare,
+    TimeOffsets,
+    TimeEnter,
+    Sethostname,
+    Setdomainname,
+    Loopback,
+    RootPropagation,
+    BindRootfs,
+    OpenRootfs,
+    Mount,
+    OpenDev,
+    DeviceNode,
+    DevSymlink,
+    BindTerminal,
+    PivotRoot,
+    OpenRoot,
+    Mask,
+    ReadonlyPath,
+    ReadonlyRoot,
+    CgroupUnshare,
+    Setsid,
+    ControllingTty,
+    Chdir,
+    DropBounding,
+    Setgroups,
+    Setresgid,
+    Setresuid,
+    Capset,
+    RaiseAmbient,
+    NoNewPrivs,
+    LoadSeccomp,
+    SendListener,
+    AppArmorExec,
+    ArrangeFds,
+    OpenFifo,
+    WaitStart,
+    Exec,
+}
+
+impl Step {
+    const ALL: [Step; 41] = [
+        Step::Setns,
+        Step::Unshare,
+        Step::Fork,
+        Step::BecomeRoot,
+        Step::TimeUnshare,
+        Step::TimeOffsets,
+        Step::TimeEnter,
+        Step::Sethostname,
+        Step::Setdomainname,
+        Step::Loopback,
+        Step::RootPropagation,
+        Step::BindRootfs,
+        Step::OpenRootfs,
+        Step::Mount,
+        Step::OpenDev,
+        Step::DeviceNode,
+        Step::DevSymlink,
+        Step::BindTerminal,
+        Step::PivotRoot,
+        Step::OpenRoot,
+        Step::Mask,
+        Step::ReadonlyPath,
+        Step::ReadonlyRoot,
+        Step::CgroupUnshare,
+        Step::Setsid,
+        Step::ControllingTty,
+        Step::Chdir,
+        Step::DropBounding,
+        Step::Setgroups,
+        Step::Setresgid,
+        Step::Setresuid,
+        Step::Capset,
+        Step::RaiseAmbient,
+        Step::NoNewPrivs,
+        Step::LoadSeccomp,
+        Step::SendListener,
+        Step::AppArmorExec,
+        Step::ArrangeFds,
+        Step::OpenFifo,
+        Step::WaitStart,
+        Step::Exec,
+    ];
+
+    pub(crate) fn from_u32(v: u32) -> Option<Step> {
+        Self::ALL.into_iter().find(|s| *s as u32 == v)
+    }
+
+    /// What the step does, for error messages.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Step::Setns => "setns",
+            Step::Unshare => "unshare",
+            Step::Fork => "clone into the PID namespace",
+            Step::BecomeRoot => "becoming root of the user namespace",
+            Step::TimeUnshare => "unshare(CLONE_NEWTIME)",
+            Step::TimeOffsets => "writing timens_offsets",
+            Step::TimeEnter => "entering the time namespace",
+            Step::Sethostname => "sethostname",
+            Step::Setdomainname => "setdomainname",
+            Step::Loopback => "bringing lo up",
+            Step::RootPropagation => "setting / propagation",
+            Step::BindRootfs => "binding the rootfs",
+            Step::OpenRootfs => "opening the rootfs",
+            Step::Mount => "mount",
+            Step::OpenDev => "opening /dev",
+            Step::DeviceNode => "device node",
+            Step::DevSymlink => "/dev symlink",
+            Step::BindTerminal => "binding a terminal",
+            Step::PivotRoot => "pivot_root",
+            Step::OpenRoot => "opening /",
+            Step::Mask => "masking",
+            Step::ReadonlyPath => "read-only remount of",
+            Step::ReadonlyRoot => "read-only remount of /",
+            Step::CgroupUnshare => "unshare(CLONE_NEWCGROUP)",
+            Step::Setsid => "setsid",
+            Step::ControllingTty => "TIOCSCTTY",
+            Step::Chdir => "chdir",
+            Step::DropBounding => "dropping from the bounding set",
+            Step::Setgroups => "setgroups",
+            Step::Setresgid => "setresgid",
+            Step::Setresuid => "setresuid",
+            Step::Capset => "capset",
+            Step::RaiseAmbient => "raising ambient",
+            Step::NoNewPrivs => "PR_SET_NO_NEW_PRIVS",
+            Step::LoadSeccomp => "seccomp(SET_MODE_FILTER)",
+            Step::SendListener => "handing over the listener",
+            Step::AppArmorExec => "writing the exec label",
+            Step::ArrangeFds => "arranging fds",
+            Step::OpenFifo => "opening the exec fifo",
+            Step::WaitStart => "waiting for start",
+            Step::Exec => "execve",
+        }
+    }
+}
+
+/// One message. `stage`, `step`, `errno` and `index` are for `Error`;
+/// `value` carries a pid for `Pid`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Msg {
     pub kind: u32,
     pub stage: u32,
+    pub step: u32,
     pub errno: i32,
-    pub detail: u32,
+    pub index: u32,
     pub value: i64,
 }
 
 impl Msg {
-    pub fn new(kind: u32) -> Msg {
+    pub fn new(phase: Phase) -> Msg {
         Msg {
-            kind,
+            kind: phase as u32,
             ..Msg::default()
         }
     }
 
-    fn as_bytes(&self) -> &[u8] {
+    /// A failure report.
+    pub fn error(stage: Stage, step: Step, errno: i32, index: u32) -> Msg {
+        Msg {
+            kind: Phase::Error as u32,
+            stage: stage.code(),
+            step: step as u32,
+            errno,
+            index,
+            value: 0,
+        }
+    }
+
+    pub fn is(&self, phase: Phase) -> bool {
+        self.kind == phase as u32
+    }
+
+    pub(crate) fn as_bytes(&self) -> &[u8] {
         // SAFETY: Msg is repr(C) plain data.
         unsafe {
             std::slice::from_raw_parts(self as *const Msg as *const u8, std::mem::size_of::<Msg>())
         }
+    }
+
+    /// A message from its bytes (a start report file).
+    pub(crate) fn from_bytes(b: &[u8]) -> Option<Msg> {
+        if b.len() != std::mem::size_of::<Msg>() {
+            return None;
+        }
+        let mut m = Msg::default();
+        // SAFETY: exactly size_of::<Msg>() bytes into plain data.
+        unsafe {
+            std::ptr::copy_nonoverlapping(b.as_ptr(), &mut m as *mut Msg as *mut u8, b.len());
+        }
+        Some(m)
     }
 }
 
@@ -72,36 +280,8 @@ pub(crate) fn send(fd: c_int, m: &Msg) -> Result<(), c_int> {
 
 /// Receive one message; `Ok(None)` at end-of-file (async-signal-safe).
 pub(crate) fn recv(fd: c_int) -> Result<Option<Msg>, c_int> {
-    let mut m = Msg::default();
-    loop {
-        // SAFETY: reads at most size_of::<Msg>() bytes into m.
-        let r = unsafe {
-            libc::read(
-                fd,
-                &mut m as *mut Msg as *mut libc::c_void,
-                std::mem::size_of::<Msg>(),
-            )
-        };
-        if r < 0 {
-            let e = errno();
-            if e == libc::EINTR {
-                continue;
-            }
-            return Err(e);
-        }
-        if r == 0 {
-            return Ok(None);
-        }
-        if r as usize != std::mem::size_of::<Msg>() {
-            return Err(libc::EPROTO);
-        }
-        return Ok(Some(m));
-    }
+    recv_with_fd(fd).map(|o| o.map(|(m, _)| m))
 }
-
-/// Child → parent: the seccomp notification listener, passed as
-/// SCM_RIGHTS with the message.
-pub(crate) const MSG_LISTENER: u32 = 8;
 
 /// Room for one fd in a control message (CMSG_SPACE(sizeof(int)) on
 /// 64-bit and 32-bit Linux), aligned for cmsghdr.
@@ -141,7 +321,8 @@ pub(crate) fn send_with_fd(fd: c_int, m: &Msg, pass: c_int) -> Result<(), c_int>
     }
 }
 
-/// Receive one message and the fd attached to it, if any (parent side).
+/// Receive one message and the fd attached to it, if any (an fd the
+/// child passes is close-on-exec here).
 pub(crate) fn recv_with_fd(
     fd: c_int,
 ) -> Result<Option<(Msg, Option<std::os::fd::OwnedFd>)>, c_int> {
@@ -185,5 +366,25 @@ pub(crate) fn recv_with_fd(
             None
         };
         Ok(Some((m, passed)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_and_steps_round_trip_their_numbers() {
+        for s in Step::ALL {
+            assert_eq!(Step::from_u32(s as u32), Some(s));
+            assert!(!s.name().is_empty());
+        }
+        let m = Msg::error(Stage::Mount, Step::Mount, libc::ENOENT, 3);
+        let back = Msg::from_bytes(m.as_bytes()).unwrap();
+        assert!(back.is(Phase::Error));
+        assert_eq!(
+            (back.step, back.errno, back.index),
+            (Step::Mount as u32, 2, 3)
+        );
     }
 }

@@ -23,6 +23,8 @@ pub(crate) struct CloneArgs {
 }
 
 pub(crate) const CLONE_PIDFD: u64 = 0x1000;
+/// Capability number of CAP_SYS_ADMIN (linux/capability.h).
+pub(crate) const CAP_SYS_ADMIN: u32 = 21;
 pub(crate) const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 
 /// `struct open_how` of openat2(2).

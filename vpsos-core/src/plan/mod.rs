@@ -1,5 +1,13 @@
-//! Everything the child needs, precomputed by the parent: C strings, fds,
-//! the mount list, masks. The child only reads it.
+//! The start plan: everything one clone needs, precomputed by the parent
+//! from a [`Config`](crate::Config) or an exec request. C strings, fds, the
+//! mount list, masks and the compiled seccomp filter; the child (see
+//! `spawn`) only reads it.
+//!
+//! Data flows one way: config → plan ([`build`], [`rootfs`]) → spawn →
+//! container handle.
+
+pub(crate) mod build;
+pub(crate) mod rootfs;
 
 use libc::{c_char, c_int, c_ulong};
 use std::ffi::CString;
@@ -48,8 +56,9 @@ pub(crate) struct RootfsPlan {
     pub bind_devices: bool,
     /// (target, link name under /dev)
     pub dev_symlinks: Vec<(CString, CString)>,
-    /// Host pty slave to bind at /dev/console.
-    pub console: Option<CString>,
+    /// Host pty slaves: the first is bound at /dev/console, the others at
+    /// /dev/tty1, /dev/tty2, ...
+    pub terminals: Vec<CString>,
     /// The config's own mounts (granted device nodes first).
     pub mounts: Vec<MountOp>,
     /// The cgroup filesystem(s) at /sys/fs/cgroup, mounted once the child
@@ -111,8 +120,18 @@ pub(crate) struct ProcessPlan {
     pub tty: c_int,
     /// fds to become 3, 4, ... in the container.
     pub extra_fds: Vec<c_int>,
-    /// The seccomp filter to load before exec.
+    /// The seccomp filter to load before exec: as the last step before
+    /// the start handshake, so that a notified syscall of the setup can
+    /// never wait for a listener nobody holds yet.
     pub seccomp: Option<crate::security::seccomp::CompiledFilter>,
+    /// Load the filter before the user switch instead: the process keeps
+    /// no capability set of its own to hold CAP_SYS_ADMIN for a late load
+    /// and has no no_new_privs.
+    pub seccomp_early: bool,
+    /// Keep CAP_SYS_ADMIN (permitted and effective) past the user switch
+    /// until the filter is loaded, then set the final capabilities: the
+    /// final set lacks it and there is no no_new_privs.
+    pub admin_until_seccomp: bool,
     /// `exec <label>`, written to the AppArmor exec attribute before exec.
     pub apparmor_exec: Option<std::ffi::CString>,
 }
@@ -145,8 +164,13 @@ pub(crate) struct ChildPlan {
     pub lo_up: bool,
     pub rootfs: Option<RootfsPlan>,
     pub process: ProcessPlan,
-    /// O_PATH fd of the exec fifo; -1: wait for MSG_START on the socket.
+    /// O_PATH fd of the exec fifo (reopened read-write by the init, which
+    /// then blocks reading it until `start` writes); -1: wait for
+    /// `Phase::Start` on the socket.
     pub fifo_fd: c_int,
+    /// A file to write a failure report to (the init's start report, read
+    /// by whoever starts it); -1 for none.
+    pub report_fd: c_int,
 }
 
 impl ChildPlan {
@@ -159,7 +183,7 @@ impl ChildPlan {
             .map(|j| j.0)
             .chain(p.stdio.iter().copied())
             .chain(p.extra_fds.iter().copied())
-            .chain([p.tty, self.fifo_fd, sync_fd])
+            .chain([p.tty, self.fifo_fd, self.report_fd, sync_fd])
             .filter(|fd| *fd >= 0)
             .collect();
         v.sort_unstable();

@@ -1,13 +1,13 @@
 //! From a [`Config`] (or an exec request) to a [`ChildPlan`]: namespaces,
 //! the process, stdio and console, all turned into C strings and fds.
 
-use super::console::Pty;
-use super::Stdio;
+use super::rootfs::{self, cstr};
+use super::{ChildPlan, ProcessPlan, Role, TimePlan};
 use crate::config::{validate, Config, NamespaceKind, NamespaceMode, Process, TimeOffsets};
+use crate::container::{Pty, Stdio};
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::idmap::IdMap;
-use crate::rootfs::{self, cstr};
-use crate::spawn::plan::{ChildPlan, ProcessPlan, Role, TimePlan};
+use crate::security::seccomp::{Action, Profile};
 use crate::spawn::sys::last_cap;
 use std::ffi::CString;
 use std::fs::File;
@@ -106,6 +106,10 @@ pub(crate) fn process(
     if let (Some(masks), false) = (&caps, has_userns(config)) {
         check_grantable(masks)?;
     }
+    let (seccomp_early, admin_until_seccomp) = seccomp_timing(config, p, caps);
+    if let Some(profile) = &config.seccomp {
+        check_notify(profile, seccomp_early, admin_until_seccomp)?;
+    }
     let mut out = ProcessPlan {
         argv,
         envp,
@@ -126,6 +130,8 @@ pub(crate) fn process(
             .as_ref()
             .map(crate::security::seccomp::compile)
             .transpose()?,
+        seccomp_early,
+        admin_until_seccomp,
         apparmor_exec: None,
     };
     for (i, s) in stdio.into_iter().enumerate() {
@@ -207,15 +213,120 @@ fn exec_candidates(p: &Process) -> Result<Vec<CString>> {
         .collect()
 }
 
-/// The whole plan for a container's init.
+/// When `p` loads the seccomp filter: (before its user switch, keeping
+/// CAP_SYS_ADMIN until the load). Late is the rule; loading needs
+/// CAP_SYS_ADMIN or no_new_privs then.
+fn seccomp_timing(config: &Config, p: &Process, caps: Option<[u64; 5]>) -> (bool, bool) {
+    match (&config.seccomp, caps) {
+        (None, _) => (false, false),
+        _ if p.no_new_privileges => (false, false),
+        (Some(_), Some([_, effective, ..])) => (
+            false,
+            effective & (1 << crate::spawn::sys::CAP_SYS_ADMIN) == 0,
+        ),
+        // no capability sets of its own: root keeps all of its namespace's
+        (Some(_), None) => (p.user.uid != 0, false),
+    }
+}
+
+/// Refuse Notify rules of `config`'s seccomp profile that would stall
+/// the setup of process `p` (the init, or one to exec).
+pub(crate) fn check_process_notify(config: &Config, p: &Process) -> Result<()> {
+    let Some(profile) = &config.seccomp else {
+        return Ok(());
+    };
+    let caps = p
+        .capabilities
+        .as_ref()
+        .or(config.process.capabilities.as_ref())
+        .map(|c| c.masks());
+    let (early, admin) = seccomp_timing(config, p, caps);
+    check_notify(profile, early, admin)
+}
+
+/// The syscalls a process makes after its seccomp filter is loaded and
+/// before the listener is in the caller's hands: a Notify rule on one of
+/// them would hold the setup for an answer nobody can give yet.
+fn setup_syscalls(early: bool, admin_until_seccomp: bool) -> &'static [&'static str] {
+    if early {
+        &[
+            "setgroups",
+            "setresgid",
+            "setresuid",
+            "chdir",
+            "capset",
+            "prctl",
+            "umask",
+            "open",
+            "openat",
+            "openat2",
+            "write",
+            "close",
+            "fcntl",
+            "dup2",
+            "dup3",
+            "close_range",
+            "access",
+            "faccessat",
+            "faccessat2",
+            "ioctl",
+            "sendmsg",
+        ]
+    } else if admin_until_seccomp {
+        &["capset", "prctl", "sendmsg"]
+    } else {
+        &["sendmsg"]
+    }
+}
+
+/// Refuse Notify rules that would stall vpsos's own setup of a process.
+fn check_notify(profile: &Profile, early: bool, admin_until_seccomp: bool) -> Result<()> {
+    let made = setup_syscalls(early, admin_until_seccomp);
+    let why = if early {
+        "this process has no capability sets of its own, no no_new_privileges and is not root, so the filter loads before its user switch"
+    } else if admin_until_seccomp {
+        "its capabilities are set after the filter loads (they lack CAP_SYS_ADMIN and there is no no_new_privileges)"
+    } else {
+        "vpsos hands the listener over with sendmsg"
+    };
+    if profile.default_action == Action::Notify {
+        return Err(Error::invalid(
+            "seccomp.default_action",
+            format!("notify as the default would hold vpsos's own setup of the process at {} ({why}); notify chosen syscalls instead", made.join(", ")),
+        ));
+    }
+    for (i, r) in profile.syscalls.iter().enumerate() {
+        if r.action != Action::Notify {
+            continue;
+        }
+        if let Some(n) = r.names.iter().find(|n| made.contains(&n.as_str())) {
+            return Err(Error::invalid(
+                format!("seccomp.syscalls[{i}]"),
+                format!("a notify rule on {n} would hold vpsos's own setup of the process before anyone holds the listener ({why})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The whole plan for a container's init: `terminals` are the console
+/// (also its terminal with `process.terminal`) and the ttys.
 pub(crate) fn init_plan(
     config: &Config,
     stdio: [Stdio; 3],
     extra: Vec<OwnedFd>,
-    console: Option<&Pty>,
+    terminals: &[Pty],
     fifo_fd: libc::c_int,
+    report_fd: libc::c_int,
     fds: &mut PlanFds,
 ) -> Result<ChildPlan> {
+    let console = terminals.first().filter(|_| config.process.terminal);
+    if config.process.terminal && console.is_none() {
+        return Err(Error::invalid(
+            "process.terminal",
+            "a console needs the default /dev (default_mounts)",
+        ));
+    }
     let mut plan = ChildPlan {
         role: Role::Init,
         clone_flags: 0,
@@ -232,10 +343,11 @@ pub(crate) fn init_plan(
         lo_up: false,
         rootfs: Some(rootfs::plan(
             config,
-            console.map(|c| c.slave_path.as_c_str()),
+            terminals.iter().map(|t| t.slave_path.clone()).collect(),
         )?),
         process: process(&config.process, config, stdio, extra, console, fds)?,
         fifo_fd,
+        report_fd,
     };
     namespaces(config, &mut plan, fds)?;
     Ok(plan)
@@ -275,6 +387,7 @@ pub(crate) fn exec_plan(
         rootfs: None,
         process: process(p, config, stdio, extra, tty, fds)?,
         fifo_fd: -1,
+        report_fd: -1,
     })
 }
 

@@ -1,0 +1,498 @@
+//! Making a container: `Runtime::create` and `Runtime::run`.
+//!
+//! Write-ahead: the state directory appears (atomically, by rename) only
+//! with its lock held and a `state.json` that names everything the start
+//! will make on the host. Then each thing is made; the state gains the
+//! init's and the monitor's pids as soon as they exist. A failure undoes
+//! it all through the one teardown path (`delete::teardown`), collecting
+//! every cleanup error; a creator killed at any instant leaves a state
+//! `Runtime::recover` finishes undoing.
+
+use super::console::{self, Pty};
+use super::delete;
+use super::devnodes;
+use super::lock::Lock;
+use super::network;
+use super::state::{self, now, Phase, ProcRef, StateFile, STATE_VERSION};
+use super::{Container, Live, Runtime};
+use crate::cgroup::Cgroup;
+use crate::config::{Config, NamespaceKind};
+use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::fault;
+use crate::features::HostFeatures;
+use crate::plan::build::{host_id, init_plan, new_userns, PlanFds};
+use crate::spawn::{self, monitor, HostSetup, LateCgroup};
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+/// Where a standard stream of the container's process comes from.
+#[derive(Debug, Default)]
+pub enum Stdio {
+    /// /dev/null (the default: a daemon's own log or journal stream must
+    /// not become the container's).
+    #[default]
+    Null,
+    /// The caller's own fd 0/1/2 (an explicit choice).
+    Inherit,
+    /// This fd (it is moved into the child and closed here).
+    Fd(OwnedFd),
+}
+
+/// Per-start options that are not part of the (serializable) config.
+///
+/// ```
+/// use vpsos_core::{CreateOptions, Stdio};
+/// let opts = CreateOptions { stdout: Stdio::Inherit, ..Default::default() };
+/// assert!(matches!(opts.stdin, Stdio::Null));
+/// assert!(opts.extra_fds.is_empty());
+/// ```
+#[derive(Debug, Default)]
+pub struct CreateOptions {
+    /// fd 0 of the process (ignored with a terminal).
+    pub stdin: Stdio,
+    /// fd 1.
+    pub stdout: Stdio,
+    /// fd 2.
+    pub stderr: Stdio,
+    /// fds that become 3, 4, ... inside (socket activation). Nothing else
+    /// of the caller's reaches the container.
+    pub extra_fds: Vec<OwnedFd>,
+}
+
+pub(crate) fn check_id(id: &str) -> Result<()> {
+    if super::valid_id(id) {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "id",
+            format!("{id:?}: use 1 to 64 of A-Z a-z 0-9 _ . - (not starting with .)"),
+        ))
+    }
+}
+
+fn check_features(config: &Config) -> Result<()> {
+    let f = HostFeatures::get();
+    if config.namespaces.get(NamespaceKind::User).is_some() && !f.user_namespaces {
+        return Err(Error::unsupported("user namespaces"));
+    }
+    if config.namespaces.get(NamespaceKind::Time).is_some() && !f.time_namespaces {
+        return Err(Error::unsupported("time namespaces (Linux 5.6+)"));
+    }
+    if config.namespaces.get(NamespaceKind::Cgroup).is_some() && !f.cgroup_namespaces {
+        return Err(Error::unsupported("cgroup namespaces"));
+    }
+    if config.idmapped_rootfs && !f.idmapped_mounts {
+        return Err(Error::unsupported("idmapped mounts (Linux 5.12+)"));
+    }
+    if !f.clone3 || !f.openat2 {
+        return Err(Error::unsupported("clone3 and openat2 (Linux 5.6+)"));
+    }
+    Ok(())
+}
+
+/// How many terminals the monitor holds: the console and the ttys, where
+/// the container has the default /dev to show them in.
+fn terminal_count(config: &Config) -> u32 {
+    if config.default_mounts {
+        1 + config.console.ttys
+    } else {
+        0
+    }
+}
+
+/// What the start will make on the host, named before any of it exists.
+fn planned(rt: &Runtime, id: &str, config: &Config) -> Result<StateFile> {
+    let mut instance = [0u8; 8];
+    // SAFETY: getrandom into our buffer.
+    unsafe { libc::getrandom(instance.as_mut_ptr() as *mut libc::c_void, 8, 0) };
+    Ok(StateFile {
+        version: STATE_VERSION,
+        id: id.to_string(),
+        instance: u64::from_ne_bytes(instance),
+        phase: Phase::Creating,
+        owner: Some(ProcRef::me()),
+        init: None,
+        monitor: None,
+        created: now(),
+        started: None,
+        cgroup: config.cgroup.enabled.then(|| config.cgroup.resolve(id)),
+        apparmor: crate::security::apparmor::plan(&config.apparmor, id)?,
+        host_links: network::planned_host_links(id, &config.interfaces),
+        rootfs_mount: config
+            .idmapped_rootfs
+            .then(|| rt.root().join(".rootfs").join(id)),
+        terminals: terminal_count(config),
+    })
+}
+
+/// Make the state directory of `id` with its lock held and `st` and the
+/// description in it: a temp directory renamed into place, so the id
+/// never names a directory without a state, and of two creators of one
+/// id exactly one wins.
+fn reserve(rt: &Runtime, id: &str, st: &StateFile, config: &Config) -> Result<(PathBuf, Lock)> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o711)
+        .create(rt.root())
+        .ctx(|| format!("creating state root {}", rt.root().display()))?;
+    let tmp = state::temp_name(rt.root(), &format!("new-{id}"));
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&tmp)
+        .ctx(|| format!("creating {}", tmp.display()))?;
+    let dir = rt.root().join(id);
+    let res = (|| {
+        let lock = Lock::create(&tmp)?;
+        state::write_config(&tmp, config)?;
+        st.write(&tmp)?;
+        rename_noreplace(&tmp, &dir)?;
+        Ok(lock)
+    })();
+    match res {
+        Ok(lock) => Ok((dir, lock)),
+        Err(e) => {
+            let _ = fs::remove_dir_all(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
+    let (f, t) = (
+        crate::rootfs::cstr(from.as_os_str().as_encoded_bytes(), "path")?,
+        crate::rootfs::cstr(to.as_os_str().as_encoded_bytes(), "path")?,
+    );
+    // SAFETY: two NUL-terminated paths.
+    let r = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    match crate::spawn::sys::errno() {
+        libc::EEXIST | libc::ENOTEMPTY => Err(Error::new(
+            ErrorKind::AlreadyExists,
+            format!("container already exists ({})", to.display()),
+        )),
+        e => Err(Error::from_errno(
+            e,
+            format!("renaming {} to {}", from.display(), to.display()),
+        )),
+    }
+}
+
+/// Create (`start_now` false: the init waits at the exec fifo) or run.
+pub(super) fn make(
+    rt: &Runtime,
+    id: &str,
+    config: &Config,
+    opts: CreateOptions,
+    start_now: bool,
+) -> Result<Container> {
+    check_id(id)?;
+    config.validate()?;
+    check_features(config)?;
+    let mut st = planned(rt, id, config)?;
+    if let Some(p) = &st.cgroup {
+        if Cgroup::open(p).exists() {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("cgroup {p} exists already (another container's?)"),
+            ));
+        }
+    }
+    let (dir, lock) = reserve(rt, id, &st, config)?;
+    fault::point("create:reserved");
+    let ct = Container::new(rt, id, &st);
+    let res = build(&ct, config, opts, start_now, &dir, &mut st);
+    if let Err(e) = res {
+        let errors = delete::teardown(&dir, &st, rt.kill_timeout()).1;
+        drop(lock);
+        return Err(delete::with_cleanup_errors(e, errors));
+    }
+    drop(lock);
+    Ok(ct)
+}
+
+/// Everything after the reservation; `st` gains what is made, for the
+/// teardown on failure.
+fn build(
+    ct: &Container,
+    config: &Config,
+    opts: CreateOptions,
+    start_now: bool,
+    dir: &Path,
+    st: &mut StateFile,
+) -> Result<()> {
+    let id = ct.id();
+    if let Some(a) = &st.apparmor {
+        crate::security::apparmor::load_planned(&config.apparmor, a)?;
+    }
+    fault::point("create:apparmor");
+    if let Some(target) = &st.rootfs_mount {
+        idmap_rootfs(id, config, target)?;
+    }
+    // v1: the cgroup dirs (one per hierarchy), limits and device rules
+    // are made on another thread while the plan is built, the child is
+    // cloned and it mounts its rootfs; the spawn joins it to attach
+    let late = config.cgroup.enabled && !cgroup_before_clone();
+    let spawned = std::thread::scope(|sc| {
+        let pending = late.then(|| {
+            let path = config.cgroup.resolve(id);
+            std::sync::Mutex::new(Some(sc.spawn(move || make_cgroup(&path, config))))
+        });
+        let take = || -> Result<Cgroup> {
+            let handle = pending
+                .as_ref()
+                .and_then(|p| p.lock().expect("pending cgroup").take())
+                .ok_or_else(|| Error::new(ErrorKind::Io, "the cgroup was taken already"))?;
+            handle
+                .join()
+                .map_err(|_| Error::new(ErrorKind::Io, "the cgroup thread panicked"))?
+        };
+        let res = spawn_init(
+            config,
+            opts,
+            start_now,
+            dir,
+            st,
+            late.then_some(&take as LateCgroup),
+        );
+        // a cgroup made but never handed to the child: wait for its thread
+        // (the teardown removes it by its planned path)
+        let _ = take();
+        res
+    })?;
+    let spawn::Spawned {
+        process,
+        monitor,
+        sync,
+        listener,
+        ..
+    } = spawned;
+    st.init = ProcRef::of(process.pid);
+    st.monitor = ProcRef::of(monitor.pid);
+    let (Some(init_ref), Some(mon_ref)) = (st.init, st.monitor) else {
+        return Err(Error::new(
+            ErrorKind::Child,
+            "the container process died during setup",
+        ));
+    };
+    st.write(dir)?;
+    ct.adopt(
+        Live {
+            r: init_ref,
+            pidfd: process.pidfd,
+        },
+        Live {
+            r: mon_ref,
+            pidfd: monitor.pidfd,
+        },
+        listener,
+    );
+    fault::point("create:spawned");
+    let root = (
+        host_id(config.uid_map.as_ref(), 0),
+        host_id(config.gid_map.as_ref(), 0),
+    );
+    let owner = network::Owner {
+        id,
+        pid: init_ref.pid,
+        state_dir: dir,
+        root,
+    };
+    for iface in &config.interfaces {
+        if let Err(e) = network::add(&owner, iface) {
+            if e.kind() == ErrorKind::AlreadyExists {
+                // somebody else's link of that name: not ours to remove
+                let theirs = network::host_name(id, iface);
+                st.host_links.retain(|h| *h != theirs);
+            }
+            return Err(e);
+        }
+    }
+    fault::point("create:interfaces");
+    st.phase = Phase::Created;
+    st.owner = None;
+    st.write(dir)?;
+    fault::point("create:created");
+    if start_now {
+        let argv0 = config.process.args[0].clone();
+        let confirm = !config.seccomp.as_ref().is_some_and(|p| p.uses_notify());
+        spawn::start_and_confirm(&sync, true, confirm, &argv0)?;
+        st.phase = Phase::Running;
+        st.started = Some(now());
+        st.write(dir)?;
+    }
+    Ok(())
+}
+
+/// The terminals, fifo, report file, attach socket and plan; then the
+/// clone under a new monitor.
+fn spawn_init(
+    config: &Config,
+    opts: CreateOptions,
+    start_now: bool,
+    dir: &Path,
+    st: &StateFile,
+    late: Option<LateCgroup<'_>>,
+) -> Result<spawn::Spawned> {
+    let id = &st.id;
+    // v2: the cgroup must exist before clone (CLONE_INTO_CGROUP)
+    let cgroup = if config.cgroup.enabled && cgroup_before_clone() {
+        Some(make_cgroup(&config.cgroup.resolve(id), config)?)
+    } else {
+        None
+    };
+    let user = (
+        host_id(config.uid_map.as_ref(), config.process.user.uid),
+        host_id(config.gid_map.as_ref(), config.process.user.gid),
+    );
+    let root = (
+        host_id(config.uid_map.as_ref(), 0),
+        host_id(config.gid_map.as_ref(), 0),
+    );
+    let mut terminals = Vec::new();
+    for i in 0..st.terminals {
+        let owner = if i == 0 && config.process.terminal {
+            user
+        } else {
+            root
+        };
+        terminals.push(Pty::open(owner.0, owner.1)?);
+    }
+    let fifo_fd = if start_now {
+        None
+    } else {
+        Some(make_fifo(dir, user.0, user.1)?)
+    };
+    let report = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(dir.join("start.err"))
+        .ctx(|| format!("creating {}", dir.join("start.err").display()))?;
+    let listener = console::listen(dir)?;
+    let dir_fd = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+        .ctx(|| format!("opening {}", dir.display()))?;
+
+    let mut fds = PlanFds::default();
+    // an idmapped rootfs: the plan mounts the idmapped copy; the state
+    // keeps the description as given
+    let idmapped;
+    let planned = match &st.rootfs_mount {
+        Some(m) => {
+            idmapped = Config {
+                rootfs: m.clone(),
+                ..config.clone()
+            };
+            &idmapped
+        }
+        None => config,
+    };
+    let mut plan = init_plan(
+        planned,
+        [opts.stdin, opts.stdout, opts.stderr],
+        opts.extra_fds,
+        &terminals,
+        fifo_fd.as_ref().map_or(-1, |f| f.as_raw_fd()),
+        report.as_raw_fd(),
+        &mut fds,
+    )?;
+    plan.process.apparmor_exec = crate::plan::build::apparmor_exec(st.apparmor.as_ref())?;
+    let mut nodes = Vec::new();
+    for rule in config.devices.iter().filter(|r| r.path.is_some()) {
+        let host = devnodes::make(&devnodes::node_dir(dir), rule, root.0, root.1)?;
+        let path = rule.path.clone().expect("filtered");
+        nodes.push((path, host, rule.to_string()));
+    }
+    if let Some(r) = plan.rootfs.as_mut() {
+        crate::plan::rootfs::add_device_nodes(r, &nodes)?;
+    }
+    plan.wait_cgroup = late.is_some();
+    let mut rlimits = Vec::new();
+    for r in &config.process.rlimits {
+        rlimits.push((r.resource_id()?, r.soft, r.hard));
+    }
+    let host = HostSetup {
+        late_cgroup: late,
+        uid_map: new_userns(config)
+            .then(|| config.uid_map.as_ref().map(|m| m.proc_format()))
+            .flatten(),
+        gid_map: new_userns(config)
+            .then(|| config.gid_map.as_ref().map(|m| m.proc_format()))
+            .flatten(),
+        cgroup: cgroup.as_ref(),
+        rlimits,
+        oom_score_adj: config.process.oom_score_adj,
+    };
+    let pairs: Vec<(i32, i32)> = terminals
+        .iter()
+        .map(|t| (t.master.as_raw_fd(), t.slave.as_raw_fd()))
+        .collect();
+    let mode = monitor::Mode::Init {
+        id,
+        dir: dir_fd.as_raw_fd(),
+        listener: listener.as_raw_fd(),
+        terminals: &pairs,
+        log_bytes: config.console.log_bytes,
+    };
+    fault::point("create:planned");
+    let spawned = spawn::spawn(&plan, &host, &mode)?;
+    drop(fds);
+    Ok(spawned)
+}
+
+/// Mount the rootfs through the container's id maps at `target` (outside
+/// the state dir, which is removed recursively).
+fn idmap_rootfs(id: &str, config: &Config, target: &Path) -> Result<()> {
+    let (Some(u), Some(g)) = (&config.uid_map, &config.gid_map) else {
+        return Err(Error::invalid("idmapped_rootfs", "needs uid and gid maps"));
+    };
+    fs::create_dir_all(target).ctx(|| format!("creating {}", target.display()))?;
+    spawn::userns::with_maps(u, g)
+        .and_then(|ns| {
+            crate::rootfs::idmapped::mount(&config.rootfs, target, std::os::fd::AsFd::as_fd(&ns))
+        })
+        .map_err(|e| e.context(format!("idmapping the rootfs of container {id}")))
+}
+
+/// Whether the container's cgroup must exist before clone: on v2 the init
+/// is cloned straight into it (`CLONE_INTO_CGROUP`).
+fn cgroup_before_clone() -> bool {
+    HostFeatures::get().cgroup_mode == crate::features::CgroupMode::Unified
+}
+
+/// Create a cgroup and set its limits and device rules.
+fn make_cgroup(path: &str, config: &Config) -> Result<Cgroup> {
+    let cg = Cgroup::create(path)?;
+    super::control::prepare_cgroup(&cg, config)?;
+    Ok(cg)
+}
+
+/// The exec fifo, owned by the init's user so it can open it read-write.
+fn make_fifo(dir: &Path, uid: u32, gid: u32) -> Result<OwnedFd> {
+    let p = dir.join("exec.fifo");
+    nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .ctx(|| format!("mkfifo {}", p.display()))?;
+    std::os::unix::fs::chown(&p, Some(uid), Some(gid)).ctx(|| format!("chown {}", p.display()))?;
+    let fd = nix::fcntl::open(
+        &p,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx(|| format!("opening {}", p.display()))?;
+    Ok(fd)
+}

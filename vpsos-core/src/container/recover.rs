@@ -1,0 +1,148 @@
+//! Recovering containers whose maker or deleter died half-way.
+//!
+//! A state in phase `creating` or `deleting` whose lock nobody holds was
+//! left by a process that died in the middle (the lock goes with its
+//! holder). Its `state.json` names everything that was or was to be made
+//! (see `create`), so recovery undoes it with the same teardown a failed
+//! start uses, and the id is free again.
+
+use super::delete::teardown;
+use super::lock::Lock;
+use super::state::{Phase, StateFile};
+use super::Runtime;
+use crate::error::{Error, ErrorKind, Result};
+use serde::Serialize;
+use std::fs;
+use std::path::PathBuf;
+
+/// What a recovery removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Recovered {
+    /// The container id.
+    pub id: String,
+    /// Processes killed (the init, whatever else was in its cgroup, its monitor).
+    pub processes: Vec<i32>,
+    /// The cgroup removed.
+    pub cgroup: Option<String>,
+    /// Host interfaces deleted.
+    pub interfaces: Vec<String>,
+    /// Mounts undone (an idmapped rootfs).
+    pub mounts: Vec<PathBuf>,
+    /// Whether granted device nodes were removed.
+    pub device_nodes: bool,
+    /// The AppArmor profile unloaded (and its namespace removed).
+    pub apparmor: Option<String>,
+    /// Whether the state directory is gone (the id is free again).
+    pub state_removed: bool,
+}
+
+impl Recovered {
+    /// Whether anything was left to remove.
+    pub fn is_empty(&self) -> bool {
+        !self.state_removed
+    }
+}
+
+impl Runtime {
+    /// Finish what a dead process left half-way on container `id`: a
+    /// create (the container was never complete) or a delete is undone,
+    /// and what was removed is reported. A complete container is left as
+    /// it is (`Ok` with nothing removed), running or stopped; one that a
+    /// live process is changing is `Busy`.
+    ///
+    /// ```no_run
+    /// let rt = vpsos_core::Runtime::new();
+    /// let r = rt.recover("ct101")?;
+    /// if r.state_removed {
+    ///     println!("undid a half-made start: killed {:?}, removed cgroup {:?}, links {:?}",
+    ///              r.processes, r.cgroup, r.interfaces);
+    /// }
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
+    pub fn recover(&self, id: &str) -> Result<Recovered> {
+        super::create::check_id(id)?;
+        self.recover_dir(id, self.root().join(id), false)
+    }
+
+    /// [`recover`](Runtime::recover) every container under the root, and
+    /// the temporary directories of creators that died before their
+    /// container got its name. Returns what was removed, per container
+    /// (only those where something was).
+    pub fn recover_all(&self) -> Result<Vec<Recovered>> {
+        let entries = match fs::read_dir(self.root()) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => {
+                return Err(Error::from_errno(
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                    format!("listing {}", self.root().display()),
+                ))
+            }
+        };
+        let mut out = Vec::new();
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let temp = name.starts_with(".new-") && name.ends_with(".tmp");
+            if !temp && !super::valid_id(&name) {
+                continue;
+            }
+            match self.recover_dir(&name, e.path(), temp) {
+                Ok(r) if !r.is_empty() => out.push(r),
+                Ok(_) => {}
+                Err(e) if matches!(e.kind(), ErrorKind::Busy | ErrorKind::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// `temp`: a creator's directory not yet renamed to its id. Nothing is
+    /// made on the host before that rename, and what its state plans may
+    /// belong to whoever got the id instead: it is only removed.
+    fn recover_dir(&self, id: &str, dir: PathBuf, temp: bool) -> Result<Recovered> {
+        let mut lock = Lock::try_acquire(&dir)?;
+        if lock.is_none() && !temp && dir.join("state.json").exists() && !dir.join("lock").exists()
+        {
+            // made by a vpsos before the lock (state schema 1)
+            lock = Lock::create(&dir).ok();
+        }
+        if lock.is_none() && !dir.exists() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("container {id} does not exist"),
+            ));
+        }
+        if lock.is_none() && (!temp || dir.join("lock").exists()) {
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!("recovering container {id}: a live process is changing it"),
+            ));
+        }
+        if temp {
+            fs::remove_dir_all(&dir).map_err(|e| {
+                Error::from_errno(
+                    e.raw_os_error().unwrap_or(libc::EIO),
+                    format!("removing {}", dir.display()),
+                )
+            })?;
+            return Ok(Recovered {
+                id: id.to_string(),
+                state_removed: true,
+                ..Recovered::default()
+            });
+        }
+        let (st, _) = StateFile::read(&dir, id)?;
+        if matches!(st.phase, Phase::Created | Phase::Running) {
+            return Ok(Recovered {
+                id: id.to_string(),
+                ..Recovered::default()
+            });
+        }
+        let (mut done, errors) = teardown(&dir, &st, self.kill_timeout());
+        done.id = st.id.clone();
+        match errors.into_iter().next() {
+            None => Ok(done),
+            Some(e) => Err(e.context(format!("recovering container {id}"))),
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! Starting a container process under its monitor.
+//!
+//! Every container process has a vpsos monitor as its parent: the init has
+//! its container's monitor (it holds the terminals and records how the
+//! init ended), and each exec'd process a small one of its own (it reaps
+//! the process at once and hands its status to the `ExecProcess`). The
+//! monitor is `monitor/main.rs`, a freestanding static binary of a few
+//! kilobytes that build.rs compiles and this module embeds; it is run from
+//! a sealed memfd, so there is no file for anyone to replace
+//! (CVE-2019-5736), and nothing of it is visible from inside a container.
+//!
+//! The container process must be the monitor's child, yet it is cloned
+//! from the caller's memory (where its plan is). So the caller's thread
+//! starts two helpers that share its memory (`CLONE_VM | CLONE_VFORK`, on
+//! stacks of their own):
+//!
+//! ```text
+//! caller thread ──B──▶ M (new session; stdio /dev/null)
+//!                      ├─ clone3 ─▶ container process (child::run over the plan)
+//!                      └─ execveat(monitor memfd)  → M is now the monitor
+//!               B exits once M has exec'd; the caller resumes.
+//! ```
+//!
+//! B exists only so that M is not the caller's child: once B exits, M is
+//! re-parented to the nearest subreaper (or PID 1), so the caller's own
+//! `waitpid(-1)` can never reap a monitor, and B itself has no exit
+//! signal, so it is invisible to `waitpid(-1)` too. The caller then takes
+//! the container process's pidfd out of the monitor (`pidfd_getfd`, fd 4).
+//! Neither B nor M allocates, locks or unwinds: they run between clone
+//! and exec like the child does.
+
+use super::child;
+use super::sys::{self, errno};
+use crate::error::{Error, Result};
+use crate::plan::ChildPlan;
+use libc::{c_char, c_int, c_void};
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::OnceLock;
+
+/// The monitor binary, built by build.rs from `monitor/`.
+static MONITOR: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/vpsos-monitor"));
+
+/// What the monitor does, and the fds it gets for it.
+pub(crate) enum Mode<'a> {
+    /// A container's monitor.
+    Init {
+        id: &'a str,
+        /// The state directory (O_PATH).
+        dir: RawFd,
+        /// The attach socket, listening.
+        listener: RawFd,
+        /// (master, slave) per terminal, the console first.
+        terminals: &'a [(RawFd, RawFd)],
+        /// Size of the kept console log (0: none).
+        log_bytes: u64,
+    },
+    /// The parent of one process exec'd into container `id`; its status
+    /// goes to `status`.
+    Proc { id: &'a str, status: RawFd },
+}
+
+/// The monitor's command line and fds, built before any clone (the
+/// helpers only copy and exec).
+pub(crate) struct Launch {
+    /// Owns the strings `ptrs` points to.
+    _argv: Vec<CString>,
+    /// argv pointers; the first child's pid is written into `pid_arg`.
+    ptrs: Vec<*const c_char>,
+    pid_arg: Box<[u8; 24]>,
+    /// fds for 0, 1, 2, 3, ... (slot 4 is the first child's pidfd, filled in by M).
+    fds: Vec<RawFd>,
+    /// Owns the /dev/null fd in `fds[0..3]`.
+    _null: OwnedFd,
+    exe: RawFd,
+}
+
+const PIDFD_SLOT: usize = 4;
+
+impl Launch {
+    pub fn new(mode: &Mode) -> Result<Launch> {
+        let null: OwnedFd = std::fs::File::options()
+            .read(true)
+            .write(true)
+            .open("/dev/null")
+            .map_err(|e| {
+                Error::from_errno(e.raw_os_error().unwrap_or(libc::EIO), "opening /dev/null")
+            })?
+            .into();
+        let n = null.as_raw_fd();
+        let mut fds = vec![n, n, n];
+        let mut argv: Vec<String> = vec!["vpsos-monitor".into()];
+        match mode {
+            Mode::Init {
+                id,
+                dir,
+                listener,
+                terminals,
+                log_bytes,
+            } => {
+                argv.extend([
+                    "init".into(),
+                    id.to_string(),
+                    terminals.len().to_string(),
+                    log_bytes.to_string(),
+                ]);
+                fds.extend([*dir, -1, *listener]);
+                for (m, s) in terminals.iter() {
+                    fds.extend([*m, *s]);
+                }
+            }
+            Mode::Proc { id, status } => {
+                argv.extend(["proc".into(), id.to_string()]);
+                fds.extend([*status, -1]);
+            }
+        }
+        let argv: Vec<CString> = argv
+            .into_iter()
+            .map(|a| CString::new(a).map_err(|_| Error::invalid("id", "contains a NUL byte")))
+            .collect::<Result<_>>()?;
+        let pid_arg = Box::new([0u8; 24]);
+        let mut ptrs: Vec<*const c_char> = argv.iter().map(|a| a.as_ptr()).collect();
+        ptrs.push(pid_arg.as_ptr() as *const c_char);
+        ptrs.push(std::ptr::null());
+        Ok(Launch {
+            _argv: argv,
+            ptrs,
+            pid_arg,
+            fds,
+            _null: null,
+            exe: exe()?,
+        })
+    }
+}
+
+/// The sealed memfd with the monitor binary, made once per process.
+fn exe() -> Result<RawFd> {
+    static EXE: OnceLock<std::result::Result<OwnedFd, (i32, &'static str)>> = OnceLock::new();
+    match EXE.get_or_init(make_exe) {
+        Ok(fd) => Ok(fd.as_raw_fd()),
+        Err((e, what)) => Err(Error::from_errno(*e, format!("{what} for vpsos-monitor"))),
+    }
+}
+
+fn make_exe() -> std::result::Result<OwnedFd, (i32, &'static str)> {
+    const MFD_EXEC: libc::c_uint = 0x10;
+    let name = c"vpsos-monitor";
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: plain syscalls on our own buffers.
+    unsafe {
+        // MFD_EXEC: say so where the kernel asks (6.3+); older ones refuse it
+        let mut fd = libc::memfd_create(name.as_ptr(), flags | MFD_EXEC);
+        if fd < 0 && errno() == libc::EINVAL {
+            fd = libc::memfd_create(name.as_ptr(), flags);
+        }
+        if fd < 0 {
+            return Err((errno(), "memfd_create"));
+        }
+        let fd = OwnedFd::from_raw_fd(fd);
+        let mut rest = MONITOR;
+        while !rest.is_empty() {
+            let r = libc::write(fd.as_raw_fd(), rest.as_ptr() as *const c_void, rest.len());
+            if r < 0 {
+                if errno() == libc::EINTR {
+                    continue;
+                }
+                return Err((errno(), "writing the memfd"));
+            }
+            rest = &rest[r as usize..];
+        }
+        libc::fchmod(fd.as_raw_fd(), 0o500);
+        let seals =
+            libc::F_SEAL_SEAL | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_WRITE;
+        if libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) < 0 {
+            return Err((errno(), "sealing the memfd"));
+        }
+        Ok(fd)
+    }
+}
+
+/// What [`launch`] needs to clone the container process.
+pub(crate) struct ChildEntry<'a> {
+    pub plan: &'a ChildPlan,
+    pub sync: c_int,
+    pub parent_end: c_int,
+    pub argv: *const *const c_char,
+    pub envp: *const *const c_char,
+    pub keep_fds: &'a [c_int],
+}
+
+/// The container process and its monitor, just started.
+pub(crate) struct Launched {
+    /// Host pid of the monitor's first child.
+    pub child_pid: i32,
+    pub child_pidfd: OwnedFd,
+    pub monitor_pid: i32,
+    pub monitor_pidfd: OwnedFd,
+}
+
+/// Shared by the caller's thread, B and M (all in one address space).
+#[repr(C)]
+struct Dance<'a> {
+    child_args: sys::CloneArgs,
+    entry: &'a ChildEntry<'a>,
+    launch: &'a Launch,
+    m_stack_top: *mut c_void,
+    child_pidfd: c_int,
+    child_pid: i32,
+    m_pidfd: c_int,
+    m_errno: c_int,
+    child_errno: c_int,
+    exec_errno: c_int,
+}
+
+const STACK: usize = 256 * 1024;
+
+/// Clone the container process (clone3 flags and cgroup in `args`) under a
+/// new monitor started in `launch`'s mode. Signals must be blocked.
+pub(crate) fn launch(
+    entry: &ChildEntry,
+    launch: &Launch,
+    args: sys::CloneArgs,
+) -> Result<Launched> {
+    // SAFETY: an anonymous mapping of our own, unmapped below.
+    let stacks = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            2 * STACK,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if stacks == libc::MAP_FAILED {
+        return Err(Error::from_errno(errno(), "mapping the monitor's stacks"));
+    }
+    let mut d = Dance {
+        child_args: args,
+        entry,
+        launch,
+        // SAFETY: both tops lie inside (at the end of) the mapping.
+        m_stack_top: unsafe { (stacks as *mut u8).add(2 * STACK) } as *mut c_void,
+        child_pidfd: -1,
+        child_pid: -1,
+        m_pidfd: -1,
+        m_errno: 0,
+        child_errno: 0,
+        exec_errno: 0,
+    };
+    d.child_args.flags |= sys::CLONE_PIDFD;
+    d.child_args.pidfd = &mut d.child_pidfd as *mut c_int as u64;
+    d.child_args.exit_signal = libc::SIGCHLD as u64;
+    let mut b_pidfd: c_int = -1;
+    // SAFETY: B runs b_main on its own stack in our memory, and only
+    // async-signal-safe code; CLONE_VFORK suspends this thread until B is
+    // gone, so `d` and the stacks outlive every use.
+    let r = unsafe {
+        libc::clone(
+            b_main,
+            (stacks as *mut u8).add(STACK) as *mut c_void,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES | libc::CLONE_PIDFD,
+            &mut d as *mut Dance as *mut c_void,
+            &mut b_pidfd as *mut c_int,
+        )
+    };
+    let clone_errno = errno();
+    // SAFETY: the mapping made above; B and M are done with it.
+    unsafe { libc::munmap(stacks, 2 * STACK) };
+    if r < 0 {
+        return Err(Error::from_errno(
+            clone_errno,
+            "starting the monitor (clone)",
+        ));
+    }
+    // SAFETY: CLONE_PIDFD stored a new fd; B has no exit signal, so only
+    // __WALL reaps it (and nobody's waitpid(-1) can).
+    let b = unsafe { OwnedFd::from_raw_fd(b_pidfd) };
+    reap_quietly(&b);
+    let m_pidfd = (d.m_pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(d.m_pidfd) });
+    if d.m_errno != 0 {
+        return Err(Error::from_errno(d.m_errno, "starting the monitor (clone)"));
+    }
+    if d.child_errno != 0 {
+        return Err(Error::from_errno(
+            d.child_errno,
+            "clone3 of the container process",
+        ));
+    }
+    if d.exec_errno != 0 {
+        return Err(Error::from_errno(d.exec_errno, "executing vpsos-monitor"));
+    }
+    let monitor_pidfd = m_pidfd.expect("M was cloned");
+    let child_pidfd = pidfd_getfd(&monitor_pidfd, PIDFD_SLOT as c_int)
+        .map_err(|e| e.context("taking the container process's pidfd from its monitor"))?;
+    Ok(Launched {
+        child_pid: d.child_pid,
+        child_pidfd,
+        monitor_pid: pid_of(&monitor_pidfd)?,
+        monitor_pidfd,
+    })
+}
+
+/// B: clone M and leave (M is then re-parented away from the caller).
+extern "C" fn b_main(arg: *mut c_void) -> c_int {
+    // SAFETY: `arg` is the caller's Dance, alive while the caller is suspended.
+    let d = unsafe { &mut *(arg as *mut Dance) };
+    // SAFETY: M runs m_main on its own stack; CLONE_VFORK holds B until M
+    // has exec'd or exited.
+    let r = unsafe {
+        libc::clone(
+            m_main,
+            d.m_stack_top,
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
+            arg,
+            &mut d.m_pidfd as *mut c_int,
+        )
+    };
+    if r < 0 {
+        d.m_errno = errno();
+    }
+    0
+}
+
+/// M: a session of its own, the container process as its child, the fds
+/// in place, then the monitor binary.
+extern "C" fn m_main(arg: *mut c_void) -> c_int {
+    // SAFETY: as in b_main.
+    let d = unsafe { &mut *(arg as *mut Dance) };
+    // SAFETY: async-signal-safe syscalls over the shared, prepared data.
+    unsafe {
+        libc::setsid();
+        let pid = sys::clone3(&mut d.child_args);
+        if pid == 0 {
+            let e = d.entry;
+            child::run(e.plan, e.sync, e.parent_end, e.argv, e.envp, e.keep_fds);
+        }
+        if pid < 0 {
+            d.child_errno = errno();
+            return 1;
+        }
+        d.child_pid = pid as i32;
+        let launch = d.launch;
+        let pid_arg = launch.pid_arg.as_ptr() as *mut u8;
+        let n = sys::fmt_u64(pid as u64, std::slice::from_raw_parts_mut(pid_arg, 23));
+        *pid_arg.add(n) = 0;
+        if let Err(e) = place_fds(&launch.fds, d.child_pidfd) {
+            d.exec_errno = e;
+            return 126;
+        }
+        libc::syscall(
+            libc::SYS_execveat,
+            launch.exe,
+            c"".as_ptr(),
+            launch.ptrs.as_ptr(),
+            [std::ptr::null::<c_char>()].as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+        d.exec_errno = errno();
+        127
+    }
+}
+
+/// Make `fds[i]` fd i (the pidfd slot gets `pidfd`), everything else
+/// close-on-exec. Runs in M, whose fd table is its own.
+unsafe fn place_fds(fds: &[RawFd], pidfd: c_int) -> std::result::Result<(), c_int> {
+    let top = fds.len() as c_int;
+    let mut high = [-1 as c_int; 64];
+    if fds.len() > high.len() {
+        return Err(libc::EMFILE);
+    }
+    for (i, &fd) in fds.iter().enumerate() {
+        let src = if i == PIDFD_SLOT { pidfd } else { fd };
+        high[i] = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, top);
+        if high[i] < 0 {
+            return Err(errno());
+        }
+    }
+    for (i, &h) in high.iter().enumerate().take(fds.len()) {
+        if libc::dup2(h, i as c_int) < 0 {
+            return Err(errno());
+        }
+    }
+    libc::syscall(
+        libc::SYS_close_range,
+        top as libc::c_uint,
+        libc::c_uint::MAX,
+        libc::CLOSE_RANGE_CLOEXEC,
+    );
+    Ok(())
+}
+
+/// Reap a child that has no exit signal (or find it reaped already).
+fn reap_quietly(pidfd: &OwnedFd) {
+    loop {
+        // SAFETY: waitid on our child's pidfd with a zeroed siginfo.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::__WALL,
+            )
+        };
+        if r == 0 || errno() != libc::EINTR {
+            return;
+        }
+    }
+}
+
+/// `pidfd_getfd(2)`: a copy of fd `target` of the process behind `pidfd`.
+fn pidfd_getfd(pidfd: &OwnedFd, target: c_int) -> Result<OwnedFd> {
+    // SAFETY: plain syscall.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0) };
+    if r < 0 {
+        return Err(Error::from_errno(errno(), "pidfd_getfd"));
+    }
+    // SAFETY: a new fd (close-on-exec).
+    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
+}
+
+/// The pid behind a pidfd (the `Pid:` line of its fdinfo).
+pub(crate) fn pid_of(pidfd: &OwnedFd) -> Result<i32> {
+    let p = format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd());
+    let s = std::fs::read_to_string(&p).map_err(|e| {
+        Error::from_errno(
+            e.raw_os_error().unwrap_or(libc::EIO),
+            format!("reading {p}"),
+        )
+    })?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&pid: &i32| pid > 0)
+        .ok_or_else(|| Error::from_errno(libc::ESRCH, "the monitor ended at once"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_embedded_monitor_is_a_small_elf() {
+        let m = super::MONITOR;
+        assert_eq!(&m[..4], b"\x7fELF");
+        assert!(m.len() < 64 * 1024, "{} bytes", m.len());
+    }
+}
