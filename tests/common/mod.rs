@@ -2,6 +2,7 @@
 //! output capture and a leak check that every test ends with.
 #![allow(dead_code)]
 
+pub mod net;
 pub mod zfs;
 
 use std::fs::{self, File};
@@ -159,11 +160,85 @@ pub fn read_all(mut r: File) -> String {
 pub fn assert_no_leaks(id: &str, root: &Path) {
     let state = Path::new(STATE_ROOT).join(id);
     assert!(!state.exists(), "state dir {} left behind", state.display());
+    assert_no_monitor(id);
     for h in vpsos::cgroup::hierarchies() {
         let d = h.mountpoint.join(CGROUP_PARENT).join(id);
         assert!(!d.exists(), "cgroup {} left behind", d.display());
     }
     assert_no_process_in(root);
+}
+
+/// Every monitor of container `id` (its own, and those of exec'd
+/// processes) has ended within a short grace period.
+pub fn assert_no_monitor(id: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        let live = monitors_of(id);
+        if live.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "monitors of {id} still running: {live:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Live (not zombie) vpsos-monitor processes of container `id`.
+pub fn monitors_of(id: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() != "vpsos-monitor" {
+            continue;
+        }
+        let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        if status
+            .lines()
+            .any(|l| l.starts_with("State:") && l.contains('Z'))
+        {
+            continue;
+        }
+        let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if cmd.split(|b| *b == 0).any(|a| a == id.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Run helper test `name` of this test binary in a process of its own,
+/// with `env`; its combined output, after asserting it succeeded.
+pub fn run_helper(name: &str, env: &[(&str, &str)]) -> String {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--ignored",
+            "--exact",
+            name,
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "helper {name} failed: {text}");
+    text
+}
+
+/// The pids of this process's children (of every thread).
+pub fn my_children() -> Vec<i32> {
+    let mut out = Vec::new();
+    for t in fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let s = fs::read_to_string(t.path().join("children")).unwrap_or_default();
+        out.extend(s.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
+    }
+    out
 }
 
 /// No process has its root directory at `root`.

@@ -11,9 +11,12 @@ use super::lock::Lock;
 use super::state::{Phase, StateFile};
 use super::Runtime;
 use crate::error::{Error, ErrorKind, Result};
+use crate::until::Until;
 use serde::Serialize;
 use std::fs;
+use std::path::Path;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// What a recovery removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -101,6 +104,11 @@ impl Runtime {
     /// belong to whoever got the id instead: it is only removed.
     fn recover_dir(&self, id: &str, dir: PathBuf, temp: bool) -> Result<Recovered> {
         let mut lock = Lock::try_acquire(&dir)?;
+        if lock.is_none() && !temp && owner_dead(&dir, id) {
+            // a dead maker's lock lingers a moment in the helpers it was
+            // starting (they share or copy its fd table until they exec)
+            lock = Lock::acquire(&dir, id, &Until::after(Duration::from_secs(5))).ok();
+        }
         if lock.is_none() && !temp && dir.join("state.json").exists() && !dir.join("lock").exists()
         {
             // made by a vpsos before the lock (state schema 1)
@@ -144,5 +152,16 @@ impl Runtime {
             None => Ok(done),
             Some(e) => Err(e.context(format!("recovering container {id}"))),
         }
+    }
+}
+
+/// Whether the state names a maker or deleter that no longer lives.
+fn owner_dead(dir: &Path, id: &str) -> bool {
+    match StateFile::read(dir, id) {
+        Ok((st, _)) => {
+            matches!(st.phase, Phase::Creating | Phase::Deleting)
+                && st.owner.is_none_or(|o| !o.alive())
+        }
+        Err(_) => false,
     }
 }

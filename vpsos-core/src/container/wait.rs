@@ -136,7 +136,7 @@ impl Container {
             }
             let mut fds = Vec::new();
             // the monitor exits right after it has recorded the end
-            let mon = self.monitor_live(&st);
+            let mon = self.monitor_live(&st).filter(|m| m.r.alive());
             if let Some(m) = &mon {
                 fds.push((m.pidfd.as_raw_fd(), libc::POLLIN));
             }

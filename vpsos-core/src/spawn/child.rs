@@ -164,8 +164,12 @@ pub(crate) unsafe fn run(
 
 /// Fork the process that lives in the (new or joined) PID namespace; it
 /// stays the monitor's child (CLONE_PARENT) and the parent gets its
-/// pidfd. The intermediate exits here.
+/// pidfd. The intermediate exits here. The new process goes on only once
+/// `Pid` is sent, so the parent sees the phases in their order.
 unsafe fn enter_pid_namespace(sync_fd: c_int) {
+    let mut gate = [-1 as c_int; 2];
+    let r = libc::pipe2(gate.as_mut_ptr(), libc::O_CLOEXEC) as _;
+    check(sync_fd, r, Stage::Fork, Step::Fork, 0);
     let mut pidfd: c_int = -1;
     let mut args = sys::CloneArgs {
         flags: libc::CLONE_PARENT as u64 | sys::CLONE_PIDFD,
@@ -173,14 +177,21 @@ unsafe fn enter_pid_namespace(sync_fd: c_int) {
         ..Default::default()
     };
     let pid = sys::clone3(&mut args);
-    check(sync_fd, pid, Stage::Fork, Step::Fork, 0);
+    check(sync_fd, pid, Stage::Fork, Step::Fork, 1);
     if pid > 0 {
         let mut m = Msg::new(Phase::Pid);
         m.value = pid;
         let _ = sync::send_with_fd(sync_fd, &m, pidfd);
+        libc::write(gate[1], b"1".as_ptr() as *const libc::c_void, 1);
         libc::_exit(0);
     }
     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    libc::close(gate[1]);
+    let mut b = [0u8; 1];
+    while libc::read(gate[0], b.as_mut_ptr() as *mut libc::c_void, 1) < 0 && errno() == libc::EINTR
+    {
+    }
+    libc::close(gate[0]);
 }
 
 /// `ip link set lo up` with two ioctls.

@@ -363,29 +363,33 @@ unsafe fn child(pidfd: libc::c_int, job: &Job) -> ! {
             target,
             propagation,
         } => {
+            // on "." of the mount point: /proc here is the container's,
+            // where this process has no /proc/self
             let t = match ensure(root, target, false) {
                 Ok(t) => t,
                 Err(e) => out(e),
             };
-            let mut path = [0u8; 32];
-            let tp = sys::fd_path(t, &mut path);
+            if libc::fchdir(t) < 0 {
+                out(errno());
+            }
             let d = data.map_or(std::ptr::null(), |d| d.as_ptr() as *const libc::c_void);
-            if libc::mount(source.as_ptr(), tp, fstype.as_ptr(), *flags, d) < 0 {
+            if libc::mount(source.as_ptr(), c".".as_ptr(), fstype.as_ptr(), *flags, d) < 0 {
                 out(errno());
             }
             if *propagation != 0 {
+                // "." is still the directory under the new mount: go onto it
                 let t2 = match ensure(root, target, false) {
                     Ok(t) => t,
                     Err(e) => out(e),
                 };
-                let tp = sys::fd_path(t2, &mut path);
-                if libc::mount(
-                    std::ptr::null(),
-                    tp,
-                    std::ptr::null(),
-                    *propagation,
-                    std::ptr::null(),
-                ) < 0
+                if libc::fchdir(t2) < 0
+                    || libc::mount(
+                        std::ptr::null(),
+                        c".".as_ptr(),
+                        std::ptr::null(),
+                        *propagation,
+                        std::ptr::null(),
+                    ) < 0
                 {
                     out(errno());
                 }
