@@ -721,6 +721,45 @@ fn extra_fds_reach_the_container_and_nothing_else() {
     drop(leaky);
 }
 
+/// Many extra fds, through create and start: their targets (3 ..) cover
+/// the numbers the setup's own fds had, which must not be clobbered.
+#[test]
+fn many_extra_fds_through_create_and_start() {
+    require_root!();
+    let (r, w) = pipe();
+    let extra: Vec<OwnedFd> = (0..12)
+        .map(|_| std::fs::File::open("/dev/null").unwrap().into())
+        .collect();
+    let cfg = config()
+        .init(sh("ls /proc/self/fd | sort -n | tr '\\n' ' '"))
+        .build()
+        .unwrap();
+    let id = id("manyfds");
+    let ct = runtime()
+        .create(
+            &id,
+            &cfg,
+            CreateOptions {
+                stdout: w,
+                extra_fds: extra,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    ct.start().unwrap();
+    let out = read_all(r);
+    assert!(ct.wait().unwrap().status().unwrap().success(), "{out}");
+    let fds: Vec<i32> = out.split_whitespace().map(|f| f.parse().unwrap()).collect();
+    assert_eq!(
+        fds[..15],
+        (0..15).collect::<Vec<_>>()[..],
+        "fds inside: {out}"
+    );
+    assert!(fds.len() <= 16, "fds inside: {out}");
+    ct.delete().unwrap();
+    assert_no_leaks(&id, rootfs());
+}
+
 #[test]
 fn fixed_time_offsets() {
     require_root!();

@@ -71,8 +71,13 @@ pub(crate) unsafe fn run(
     // drop every fd of the host process the plan does not use, at once:
     // a created container must not pin other threads' files or locks
     sys::close_all_but(keep_fds);
+    // the fds used after stdio and the extra fds are put in place must
+    // not be among their targets (0 .. 3+n): move them above
+    let high = 3 + p.process.extra_fds.len().min(64) as c_int;
+    let sync_fd = above(sync_fd, high);
+    let fifo_fd = above(p.fifo_fd, high);
+    REPORT_FD.store(above(p.report_fd, high), Ordering::Relaxed);
     sys::reset_signals();
-    REPORT_FD.store(p.report_fd, Ordering::Relaxed);
     // until the init is ready, it dies with its monitor
     libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
     // not dumpable: container processes cannot open /proc/<pid>/exe of a
@@ -141,7 +146,7 @@ pub(crate) unsafe fn run(
     if p.role == Role::Init {
         // a missing init fails `create`, not the later `start`
         check_executable(sync_fd, &p.process);
-        start_fd = open_fifo(sync_fd, p.fifo_fd);
+        start_fd = open_fifo(sync_fd, fifo_fd);
     }
     // the last step before the handshake: no setup syscall can be held
     // by a notify rule whose listener nobody has yet
@@ -160,6 +165,20 @@ pub(crate) unsafe fn run(
         wait_start(sync_fd, start_fd);
     }
     exec(sync_fd, &p.process, argv, envp)
+}
+
+/// `fd` moved to a number at or above `high` (close-on-exec); -1 stays.
+unsafe fn above(fd: c_int, high: c_int) -> c_int {
+    if fd < 0 || fd >= high {
+        return fd;
+    }
+    let moved = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, high);
+    if moved < 0 {
+        // SAFETY: _exit never returns.
+        libc::_exit(1);
+    }
+    libc::close(fd);
+    moved
 }
 
 /// Fork the process that lives in the (new or joined) PID namespace; it

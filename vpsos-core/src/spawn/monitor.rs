@@ -344,13 +344,16 @@ extern "C" fn m_main(arg: *mut c_void) -> c_int {
         let pid_arg = launch.pid_arg.as_ptr() as *mut u8;
         let n = sys::fmt_u64(pid as u64, std::slice::from_raw_parts_mut(pid_arg, 23));
         *pid_arg.add(n) = 0;
-        if let Err(e) = place_fds(&launch.fds, d.child_pidfd) {
-            d.exec_errno = e;
-            return 126;
-        }
+        let exe = match place_fds(&launch.fds, d.child_pidfd, launch.exe) {
+            Ok(exe) => exe,
+            Err(e) => {
+                d.exec_errno = e;
+                return 126;
+            }
+        };
         libc::syscall(
             libc::SYS_execveat,
-            launch.exe,
+            exe,
             c"".as_ptr(),
             launch.ptrs.as_ptr(),
             [std::ptr::null::<c_char>()].as_ptr(),
@@ -362,9 +365,14 @@ extern "C" fn m_main(arg: *mut c_void) -> c_int {
 }
 
 /// Make `fds[i]` fd i (the pidfd slot gets `pidfd`), everything else
-/// close-on-exec. Runs in M, whose fd table is its own.
-unsafe fn place_fds(fds: &[RawFd], pidfd: c_int) -> std::result::Result<(), c_int> {
+/// close-on-exec; returns where `exe` is now (moved above the targets,
+/// which may have covered its number). Runs in M, whose fd table is its own.
+unsafe fn place_fds(fds: &[RawFd], pidfd: c_int, exe: c_int) -> std::result::Result<c_int, c_int> {
     let top = fds.len() as c_int;
+    let exe = libc::fcntl(exe, libc::F_DUPFD_CLOEXEC, top);
+    if exe < 0 {
+        return Err(errno());
+    }
     let mut high = [-1 as c_int; 64];
     if fds.len() > high.len() {
         return Err(libc::EMFILE);
@@ -387,7 +395,7 @@ unsafe fn place_fds(fds: &[RawFd], pidfd: c_int) -> std::result::Result<(), c_in
         libc::c_uint::MAX,
         libc::CLOSE_RANGE_CLOEXEC,
     );
-    Ok(())
+    Ok(exe)
 }
 
 /// Reap a child that has no exit signal (or find it reaped already).
