@@ -30,6 +30,13 @@ fn main() {
         .namespace(NamespaceKind::Time, None)
         .hostname("bench")
         .cgroup(placement)
+        // crun's bundle has no terminal: no console and no ttys here either
+        // (with them: console + 4 ttys, see the README)
+        .console(if std::env::var_os("VPSOS_BENCH_CONSOLE").is_some() {
+            vpsos::config::Console::default()
+        } else {
+            vpsos::config::Console::none()
+        })
         .init(Process::new(["/bin/true"]))
         .build()
         .expect("bench config");

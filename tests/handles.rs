@@ -37,6 +37,7 @@ fn everything(bridge: &Bridge, src: &std::path::Path) -> Config {
         ))))
         .resources(Resources::default().memory_max(256 << 20).pids_max(512))
         .console(vpsos::config::Console {
+            enabled: true,
             ttys: 2,
             log_bytes: 4096,
         })

@@ -236,10 +236,31 @@ fn exec_d_processes_never_hold_stop() {
             CreateOptions::default(),
         )
         .unwrap();
+    // each has a monitor of its own as parent, and none of them is ours
+    let parent = |pid: i32| -> i32 {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix("PPid:"))
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let mons: Vec<i32> = [long.pid(), dropped.pid()]
+        .iter()
+        .map(|p| parent(*p))
+        .collect();
+    let comm = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    for m in &mons {
+        assert!(
+            comm(*m).starts_with("vpsos-monitor"),
+            "parent {m}: {}",
+            comm(*m)
+        );
+        assert!(!my_children().contains(m), "monitor {m} is our child");
+    }
     let dropped_pid = dropped.pid();
     drop(dropped);
-    std::thread::sleep(Duration::from_millis(100));
-    assert!(my_children().is_empty(), "children: {:?}", my_children());
     let t = Instant::now();
     let how = ct.stop(Duration::from_millis(300)).unwrap();
     assert!(how.killed);
@@ -250,13 +271,17 @@ fn exec_d_processes_never_hold_stop() {
     );
     assert_eq!(done.wait().unwrap(), ExitStatus::Exited(4));
     assert_eq!(long.wait().unwrap(), ExitStatus::Signaled(libc::SIGKILL));
-    assert!(
-        !std::path::Path::new(&format!("/proc/{dropped_pid}")).exists() || {
-            let s =
-                std::fs::read_to_string(format!("/proc/{dropped_pid}/status")).unwrap_or_default();
-            !s.contains("sleep")
-        }
-    );
+    // the dropped one and its monitor are gone too (a zombie at most,
+    // re-parented to whoever reaps orphans)
+    let running = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+            !s.lines()
+                .any(|l| l.starts_with("State:") && l.contains('Z'))
+        })
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(!running(dropped_pid) || !comm(dropped_pid).starts_with("sleep"));
+    assert!(!running(mons[1]) || !comm(mons[1]).starts_with("vpsos-monitor"));
     ct.delete().unwrap();
     assert_no_leaks(&id, rootfs());
 }

@@ -237,7 +237,7 @@ fn creator_killed_at_random_moments_is_recovered() {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {} // killed before create began
             Err(e) => {
-                let lock = rt.root().join(&id).join("lock");
+                let lock = rt.root().join(&id);
                 let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&lock).unwrap());
                 let mut holders = vec![];
                 for p in std::fs::read_dir("/proc").unwrap().flatten() {

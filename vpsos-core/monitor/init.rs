@@ -17,8 +17,9 @@
 //! - `resize <n> <rows> <cols>`: `ok`, and the terminal's size is set.
 //!
 //! When the init has ended (and every other child with it), the monitor
-//! writes `exit` (`exited N` or `signaled N`, then `at <unix time>`)
-//! atomically into the state directory and exits.
+//! writes the record (`exited N` or `signaled N`, then `at <unix time>`)
+//! in one write to `exit` in the state directory (made empty by vpsos,
+//! held open as fd 6) and exits.
 
 use crate::sys::{self, PollFd, POLLERR, POLLHUP, POLLIN, POLLNVAL};
 use crate::text::{self, Buf};
@@ -26,7 +27,8 @@ use crate::{Args, Reaper};
 
 const DIR: i32 = 3;
 const LISTEN: i32 = 5;
-const FIRST_TERM: i32 = 6;
+const EXIT: i32 = 6;
+const FIRST_TERM: i32 = 7;
 const MAX_TERMS: usize = 17;
 const MAX_CLIENTS: usize = 32;
 const CHUNK: usize = 4096;
@@ -165,11 +167,11 @@ pub fn run(args: &Args) -> ! {
             }
         }
     }
-    // the container is gone: keep what it printed last, then record the end
+    // the container is gone: record the end, keep what it printed last
+    write_exit(&reaper);
     for i in 0..m.nterms {
         m.drain_term(i);
     }
-    write_exit(&reaper);
     sys::exit(0)
 }
 
@@ -311,7 +313,7 @@ impl Monitor {
     }
 }
 
-/// `exit` in the state directory, written whole or not at all. A state
+/// The record, in one write to the `exit` file (empty until now). A state
 /// directory already removed (a forced delete) is fine.
 fn write_exit(reaper: &Reaper) {
     let mut b = Buf::<96>::new();
@@ -319,15 +321,7 @@ fn write_exit(reaper: &Reaper) {
     b.push(b"at ");
     b.num(sys::now());
     b.push(b"\n");
-    let flags = sys::O_WRONLY | sys::O_CREAT | sys::O_TRUNC;
-    let Ok(fd) = sys::openat(DIR, b".exit.tmp\0", flags, 0o600) else {
-        return;
-    };
-    let ok = sys::write_all(fd as i32, b.bytes()).is_ok();
-    sys::close(fd as i32);
-    if ok {
-        let _ = sys::rename_in(DIR, b".exit.tmp\0", b"exit\0");
-    }
+    let _ = sys::pwrite_start(EXIT, b.bytes());
 }
 
 // POLLHUP, POLLERR and POLLNVAL come without being asked for; every

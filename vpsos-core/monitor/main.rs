@@ -15,9 +15,9 @@
 //! Modes (argv[1]):
 //! - `init <id> <terminals> <log bytes> <first child>`: a container's
 //!   monitor. fd 3: the state directory; 4: the first child's pidfd (kept
-//!   for the caller's `pidfd_getfd`); 5: the attach socket (listening);
-//!   6: the caller's end of the sync socket (to read a late failure
-//!   report); 7, 8, ...: a master and slave per terminal (console first).
+//!   for as long as it lives); 5: the attach socket (listening); 6: the
+//!   `exit` file; 7, 8, ...: a master and slave per terminal (console
+//!   first).
 //! - `proc <id> <first child>`: the parent of one process exec'd into
 //!   container `id`. fd 3: where its exit status goes; 4: the first
 //!   child's pidfd.

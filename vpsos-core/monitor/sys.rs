@@ -8,6 +8,7 @@ mod nr {
     pub const WRITE: usize = 1;
     pub const CLOSE: usize = 3;
     pub const LSEEK: usize = 8;
+    pub const PWRITE64: usize = 18;
     pub const RT_SIGPROCMASK: usize = 14;
     pub const IOCTL: usize = 16;
     pub const SENDTO: usize = 44;
@@ -30,6 +31,7 @@ mod nr {
     pub const WRITE: usize = 64;
     pub const CLOSE: usize = 57;
     pub const LSEEK: usize = 62;
+    pub const PWRITE64: usize = 68;
     pub const RT_SIGPROCMASK: usize = 135;
     pub const IOCTL: usize = 29;
     pub const SENDTO: usize = 206;
@@ -158,6 +160,11 @@ pub fn write_all(fd: i32, mut buf: &[u8]) -> R {
         }
     }
     Ok(0)
+}
+
+/// `pwrite(fd, buf, 0)`.
+pub fn pwrite_start(fd: i32, buf: &[u8]) -> R {
+    call(nr::PWRITE64, [fd as usize, buf.as_ptr() as usize, buf.len(), 0, 0, 0])
 }
 
 pub fn close(fd: i32) {

@@ -16,6 +16,12 @@ pub(super) fn config(c: &Config) -> Result<()> {
     if c.console.ttys > 16 {
         return Err(Error::invalid("console.ttys", "at most 16"));
     }
+    if !c.console.enabled && c.console.ttys > 0 {
+        return Err(Error::invalid(
+            "console.ttys",
+            "ttys need the console enabled",
+        ));
+    }
     if c.idmapped_rootfs
         && (!c.namespaces.is_new(NamespaceKind::User) || c.uid_map.is_none() || c.gid_map.is_none())
     {

@@ -9,7 +9,7 @@
 use super::Container;
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::spawn::sys::errno;
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -26,45 +26,47 @@ pub(crate) struct Pty {
 }
 
 impl Pty {
-    /// Open a pty whose slave belongs to `uid`:`gid` on the host.
+    /// Open a pty whose slave belongs to `uid`:`gid` on the host: the
+    /// master from /dev/ptmx, unlocked, the slave through the master
+    /// (`TIOCGPTPEER`: no path lookup), its name from its number.
     pub fn open(uid: u32, gid: u32) -> Result<Pty> {
-        let (mut m, mut s) = (-1, -1);
-        // SAFETY: openpty fills two fds; the other arguments may be null.
-        let r = unsafe {
-            libc::openpty(
-                &mut m,
-                &mut s,
-                std::ptr::null_mut(),
-                std::ptr::null(),
-                std::ptr::null(),
-            )
-        };
-        if r < 0 {
-            return Err(Error::from_errno(errno(), "opening a pty"));
+        let fail = |what: &str| Error::from_errno(errno(), format!("{what} for a pty"));
+        // SAFETY: plain syscalls on fds we own.
+        unsafe {
+            let m = libc::open(
+                c"/dev/ptmx".as_ptr(),
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+            );
+            if m < 0 {
+                return Err(fail("opening /dev/ptmx"));
+            }
+            let master = OwnedFd::from_raw_fd(m);
+            let unlock: libc::c_int = 0;
+            if libc::ioctl(m, libc::TIOCSPTLCK, &unlock) < 0 {
+                return Err(fail("unlocking"));
+            }
+            let mut n: libc::c_uint = 0;
+            if libc::ioctl(m, libc::TIOCGPTN, &mut n) < 0 {
+                return Err(fail("numbering"));
+            }
+            let s = libc::ioctl(
+                m,
+                libc::TIOCGPTPEER,
+                libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+            );
+            if s < 0 {
+                return Err(fail("opening the slave"));
+            }
+            let slave = OwnedFd::from_raw_fd(s);
+            if libc::fchown(s, uid, gid) < 0 {
+                return Err(fail("handing to the container"));
+            }
+            Ok(Pty {
+                master,
+                slave,
+                slave_path: CString::new(format!("/dev/pts/{n}")).expect("no NUL"),
+            })
         }
-        // SAFETY: both fds are new and ours.
-        let (master, slave) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
-        for fd in [&master, &slave] {
-            // SAFETY: fcntl on our fds.
-            unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
-        }
-        let mut buf = [0 as libc::c_char; 128];
-        // SAFETY: buf has room; ttyname_r NUL-terminates.
-        let r = unsafe { libc::ttyname_r(slave.as_raw_fd(), buf.as_mut_ptr(), buf.len()) };
-        if r != 0 {
-            return Err(Error::from_errno(r, "naming a pty"));
-        }
-        // SAFETY: NUL-terminated by ttyname_r.
-        let slave_path = unsafe { CStr::from_ptr(buf.as_ptr()) }.to_owned();
-        // SAFETY: fchown on our fd.
-        if unsafe { libc::fchown(slave.as_raw_fd(), uid, gid) } < 0 {
-            return Err(Error::from_errno(errno(), "handing a pty to the container"));
-        }
-        Ok(Pty {
-            master,
-            slave,
-            slave_path,
-        })
     }
 }
 

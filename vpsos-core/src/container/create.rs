@@ -95,7 +95,7 @@ fn check_features(config: &Config) -> Result<()> {
 /// How many terminals the monitor holds: the console and the ttys, where
 /// the container has the default /dev to show them in.
 fn terminal_count(config: &Config) -> u32 {
-    if config.default_mounts {
+    if config.default_mounts && (config.console.enabled || config.process.terminal) {
         1 + config.console.ttys
     } else {
         0
@@ -278,6 +278,9 @@ fn build(
         listener,
         ..
     } = spawned;
+    // not written yet: until the state says created (or running), a
+    // creator's death is undone by recovery whatever the pids (the init
+    // and its monitor end on their own once the creator's socket closes)
     st.init = ProcRef::of(process.pid);
     st.monitor = ProcRef::of(monitor.pid);
     let (Some(init_ref), Some(mon_ref)) = (st.init, st.monitor) else {
@@ -286,7 +289,6 @@ fn build(
             "the container process died during setup",
         ));
     };
-    st.write(dir)?;
     ct.adopt(
         Live {
             r: init_ref,
@@ -320,18 +322,19 @@ fn build(
         }
     }
     fault::point("create:interfaces");
-    st.phase = Phase::Created;
-    st.owner = None;
-    st.write(dir)?;
-    fault::point("create:created");
     if start_now {
+        // `run`: from creating to running in one write
         let argv0 = config.process.args[0].clone();
         let confirm = !config.seccomp.as_ref().is_some_and(|p| p.uses_notify());
         spawn::start_and_confirm(&sync, true, confirm, &argv0)?;
         st.phase = Phase::Running;
         st.started = Some(now());
-        st.write(dir)?;
+    } else {
+        st.phase = Phase::Created;
     }
+    st.owner = None;
+    st.write(dir)?;
+    fault::point("create:created");
     Ok(())
 }
 
@@ -374,14 +377,30 @@ fn spawn_init(
     } else {
         Some(make_fifo(dir, user.0, user.1)?)
     };
-    let report = fs::OpenOptions::new()
+    // the init's failure report after `Ready`, for whoever starts it (run
+    // does not go past Ready without this process)
+    let report = if start_now {
+        None
+    } else {
+        let p = dir.join("start.err");
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&p)
+            .ctx(|| format!("creating {}", p.display()))?;
+        Some(f)
+    };
+    let listener = console::listen(dir)?;
+    // the monitor writes how the init ended into it, in one write
+    let exit = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .custom_flags(libc::O_CLOEXEC)
-        .open(dir.join("start.err"))
-        .ctx(|| format!("creating {}", dir.join("start.err").display()))?;
-    let listener = console::listen(dir)?;
+        .open(dir.join("exit"))
+        .ctx(|| format!("creating {}", dir.join("exit").display()))?;
     let dir_fd = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
@@ -408,7 +427,7 @@ fn spawn_init(
         opts.extra_fds,
         &terminals,
         fifo_fd.as_ref().map_or(-1, |f| f.as_raw_fd()),
-        report.as_raw_fd(),
+        report.as_ref().map_or(-1, |f| f.as_raw_fd()),
         &mut fds,
     )?;
     plan.process.apparmor_exec = crate::plan::build::apparmor_exec(st.apparmor.as_ref())?;
@@ -446,6 +465,7 @@ fn spawn_init(
         id,
         dir: dir_fd.as_raw_fd(),
         listener: listener.as_raw_fd(),
+        exit: exit.as_raw_fd(),
         terminals: &pairs,
         log_bytes: config.console.log_bytes,
     };

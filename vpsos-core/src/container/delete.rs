@@ -41,11 +41,15 @@ impl Container {
     }
 
     fn remove(&self, mut st: StateFile) -> Result<()> {
-        // write-ahead: a deleter killed from here on leaves a container
-        // that recover() finishes removing
-        st.phase = Phase::Deleting;
-        st.owner = super::state::ProcRef::of(std::process::id() as i32);
-        st.write(&self.dir)?;
+        // write-ahead, when something still runs: a deleter killed from
+        // here on leaves a container that recover() finishes removing.
+        // A stopped one needs no mark: whatever part of it a killed
+        // deleter leaves is still a stopped container, deleted again.
+        if st.init.is_some_and(|r| r.alive()) || st.monitor.is_some_and(|r| r.alive()) {
+            st.phase = Phase::Deleting;
+            st.owner = super::state::ProcRef::of(std::process::id() as i32);
+            st.write(&self.dir)?;
+        }
         fault::point("delete:marked");
         let (_, errors) = teardown(&self.dir, &st, self.kill_bound());
         if let Some(e) = errors.into_iter().reduce(join_errors) {
@@ -80,7 +84,7 @@ pub(crate) fn teardown(dir: &Path, st: &StateFile, bound: Duration) -> (Recovere
             errors.push(e);
         }
     }
-    if let Some(cg) = cgroup.as_ref().filter(|cg| cg.exists()) {
+    if let Some(cg) = cgroup.as_ref().filter(|cg| cg.exists() && !cg.is_empty()) {
         done.processes.extend(cg.procs_recursive());
         if let Err(e) = cg.kill_all(bound) {
             errors.push(e);

@@ -1,11 +1,11 @@
-//! The per-container lock: `flock` on `<state dir>/lock`, held by whoever
-//! changes the container (create, start, updates, delete, recover), in
-//! any thread of any process. Reads (status, stats, list) take no lock:
-//! `state.json` is always replaced whole.
+//! The per-container lock: `flock` on the state directory itself, held by
+//! whoever changes the container (create, start, updates, delete,
+//! recover), in any thread of any process. Reads (status, stats, list)
+//! take no lock: `state.json` is always replaced whole.
 //!
-//! The file lives in the state directory, so a delete removes it while
-//! holding it; whoever was waiting then holds a lock on a file that is no
-//! longer linked, sees `st_nlink == 0`, and reports the container gone.
+//! A delete removes the directory while holding it; whoever was waiting
+//! then holds a lock on a directory that is gone, sees `st_nlink == 0`,
+//! and reports the container gone.
 
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::until::Until;
@@ -26,24 +26,23 @@ pub(crate) struct Lock {
 }
 
 impl Lock {
-    /// Create `dir/lock` and take it (a container being made).
-    pub fn create(dir: &Path) -> Result<Lock> {
-        let p = dir.join("lock");
-        let f = File::options()
+    fn open(dir: &Path) -> std::io::Result<File> {
+        File::options()
             .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&p)
-            .ctx(|| format!("creating {}", p.display()))?;
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(dir)
+    }
+
+    /// Take the lock of a container being made (in its new directory).
+    pub fn create(dir: &Path) -> Result<Lock> {
+        let f = Self::open(dir).ctx(|| format!("opening {}", dir.display()))?;
         match flock(&f, true) {
             Ok(true) => Ok(Lock { _file: f }),
             Ok(false) => Err(Error::new(
                 ErrorKind::Busy,
-                format!("{} is locked", p.display()),
+                format!("{} is locked", dir.display()),
             )),
-            Err(e) => Err(Error::from_errno(e, format!("locking {}", p.display()))),
+            Err(e) => Err(Error::from_errno(e, format!("locking {}", dir.display()))),
         }
     }
 
@@ -51,22 +50,16 @@ impl Lock {
     /// it (up to [`LOCK_WAIT`] or `until`). `NotFound` when the container
     /// does not exist or is deleted meanwhile.
     pub fn acquire(dir: &Path, id: &str, until: &Until) -> Result<Lock> {
-        let p = dir.join("lock");
         let gone = || {
             Error::new(
                 ErrorKind::NotFound,
                 format!("container {id} does not exist"),
             )
         };
-        let f = match File::options()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&p)
-        {
+        let f = match Self::open(dir) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(gone()),
-            Err(e) => return Err(e).ctx(|| format!("opening {}", p.display())),
+            Err(e) => return Err(e).ctx(|| format!("opening {}", dir.display())),
         };
         let until = until.within(LOCK_WAIT);
         let mut nap = Duration::from_micros(200);
@@ -74,14 +67,14 @@ impl Lock {
             match flock(&f, true) {
                 Ok(true) => break,
                 Ok(false) => {}
-                Err(e) => return Err(Error::from_errno(e, format!("locking {}", p.display()))),
+                Err(e) => return Err(Error::from_errno(e, format!("locking {}", dir.display()))),
             }
             if !until.sleep(nap)? {
                 return Err(Error::new(
                     ErrorKind::Busy,
                     format!(
                         "container {id} is locked by another operation (waited for {})",
-                        p.display()
+                        dir.display()
                     ),
                 ));
             }
@@ -94,23 +87,17 @@ impl Lock {
         Ok(Lock { _file: f })
     }
 
-    /// Take it only if nobody holds it.
+    /// Take it only if nobody holds it (`None` also when `dir` is gone).
     pub fn try_acquire(dir: &Path) -> Result<Option<Lock>> {
-        let p = dir.join("lock");
-        let f = match File::options()
-            .read(true)
-            .write(true)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&p)
-        {
+        let f = match Self::open(dir) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e).ctx(|| format!("opening {}", p.display())),
+            Err(e) => return Err(e).ctx(|| format!("opening {}", dir.display())),
         };
         match flock(&f, true) {
             Ok(true) if f.metadata().is_ok_and(|m| m.nlink() > 0) => Ok(Some(Lock { _file: f })),
             Ok(_) => Ok(None),
-            Err(e) => Err(Error::from_errno(e, format!("locking {}", p.display()))),
+            Err(e) => Err(Error::from_errno(e, format!("locking {}", dir.display()))),
         }
     }
 }
@@ -150,7 +137,7 @@ mod tests {
         let d = dir.path().to_path_buf();
         let waiter = std::thread::spawn(move || Lock::acquire(&d, "x", &Until::forever()));
         std::thread::sleep(Duration::from_millis(20));
-        std::fs::remove_file(dir.path().join("lock")).unwrap();
+        std::fs::remove_dir(dir.path()).unwrap();
         drop(held);
         assert_eq!(
             waiter.join().unwrap().unwrap_err().kind(),

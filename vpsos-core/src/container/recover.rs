@@ -109,18 +109,13 @@ impl Runtime {
             // starting (they share or copy its fd table until they exec)
             lock = Lock::acquire(&dir, id, &Until::after(Duration::from_secs(5))).ok();
         }
-        if lock.is_none() && !temp && dir.join("state.json").exists() && !dir.join("lock").exists()
-        {
-            // made by a vpsos before the lock (state schema 1)
-            lock = Lock::create(&dir).ok();
-        }
         if lock.is_none() && !dir.exists() {
             return Err(Error::new(
                 ErrorKind::NotFound,
                 format!("container {id} does not exist"),
             ));
         }
-        if lock.is_none() && (!temp || dir.join("lock").exists()) {
+        if lock.is_none() {
             return Err(Error::new(
                 ErrorKind::Busy,
                 format!("recovering container {id}: a live process is changing it"),

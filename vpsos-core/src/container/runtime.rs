@@ -234,7 +234,7 @@ impl Runtime {
 
 /// Whether a live process holds the container's lock.
 pub(crate) fn being_changed(dir: &Path) -> bool {
-    matches!(Lock::try_acquire(dir), Ok(None)) && dir.join("lock").exists()
+    matches!(Lock::try_acquire(dir), Ok(None)) && dir.exists()
 }
 
 /// The live status of a container and its init's pid.

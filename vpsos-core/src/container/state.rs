@@ -1,10 +1,9 @@
 //! The on-disk state of a container and how its status is derived.
 //!
-//! `<root>/<id>/` holds:
+//! `<root>/<id>/` (`flock`ed by whoever changes the container) holds:
 //!
 //! | file | written by | what |
 //! |---|---|---|
-//! | `lock` | create | `flock`ed by whoever changes the container |
 //! | `state.json` | every change, under the lock | [`StateFile`]: phase, processes, what was made on the host |
 //! | `config.json` | create, updates | the description ([`Config`]) |
 //! | `exec.fifo` | create | the init blocks reading it until `start` |

@@ -117,14 +117,22 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup, mode: &monitor::Mode) ->
     let launched = monitor::launch(&entry, &launch, args);
     restore_signals(&old_mask);
     drop(theirs);
-    let launched = launched?;
+    let (
+        monitor::Launched {
+            child_pid,
+            child_pidfd,
+            monitor_pid,
+            monitor_pidfd,
+        },
+        inflight,
+    ) = launched?;
     let monitor = Proc {
-        pid: launched.monitor_pid,
-        pidfd: launched.monitor_pidfd,
+        pid: monitor_pid,
+        pidfd: monitor_pidfd,
     };
     let mut process = Proc {
-        pid: launched.child_pid,
-        pidfd: launched.child_pidfd,
+        pid: child_pid,
+        pidfd: child_pidfd,
     };
 
     let mut intermediate: Option<Proc> = None;
@@ -168,8 +176,15 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup, mode: &monitor::Mode) ->
         Ok(())
     })();
     // a host step that failed because the child died (ESRCH moving it into
-    // its cgroup, EPIPE): the child's own report says why it died
+    // its cgroup, EPIPE): the child's own report says why it died; if the
+    // monitor could not exec, the child died with it
     let res = res.map_err(|e| pending_report(&ours, plan).unwrap_or(e));
+    let finished = inflight.finish();
+    let res = match (res, finished) {
+        (Ok(()), Err(e)) => Err(e),
+        (Err(_), Err(e)) => Err(e),
+        (res, Ok(())) => res,
+    };
     if let Err(e) = res {
         // the monitor reaps them (and then ends by itself); a failed start
         // returns once they are gone
@@ -379,7 +394,7 @@ fn send(fd: &OwnedFd, phase: Phase, plan: &ChildPlan) -> Result<()> {
     }
 }
 
-fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn socketpair() -> Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0; 2];
     // SAFETY: fds has room for two.
     let r = unsafe {

@@ -15,19 +15,23 @@
 //! stacks of their own):
 //!
 //! ```text
-//! caller thread ──B──▶ M (new session; stdio /dev/null)
+//! caller thread ──B──▶ M (new session)
 //!                      ├─ clone3 ─▶ container process (child::run over the plan)
-//!                      └─ execveat(monitor memfd)  → M is now the monitor
-//!               B exits once M has exec'd; the caller resumes.
+//!                      ├─ its pid and pidfd to the caller (report socket)
+//!                      └─ fds in place, execveat(monitor memfd) → M is now the monitor
+//!               B exits at once; the caller resumes and talks to the
+//!               child while M execs.
 //! ```
 //!
 //! B exists only so that M is not the caller's child: once B exits, M is
 //! re-parented to the nearest subreaper (or PID 1), so the caller's own
 //! `waitpid(-1)` can never reap a monitor, and B itself has no exit
-//! signal, so it is invisible to `waitpid(-1)` too. The caller then takes
-//! the container process's pidfd out of the monitor (`pidfd_getfd`, fd 4).
-//! Neither B nor M allocates, locks or unwinds: they run between clone
-//! and exec like the child does.
+//! signal, so it is invisible to `waitpid(-1)` too. M's exec runs
+//! alongside the child's setup, off the start's critical path; the kernel
+//! zeroes M's tid word when M has exec'd (`CLONE_CHILD_CLEARTID`), and
+//! only then are its stack and the shared data freed. Neither B nor M
+//! allocates, locks or unwinds: they run between clone and exec like the
+//! child does.
 
 use super::child;
 use super::sys::{self, errno};
@@ -36,6 +40,7 @@ use crate::plan::ChildPlan;
 use libc::{c_char, c_int, c_void};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::OnceLock;
 
 /// The monitor binary, built by build.rs from `monitor/`.
@@ -50,6 +55,8 @@ pub(crate) enum Mode<'a> {
         dir: RawFd,
         /// The attach socket, listening.
         listener: RawFd,
+        /// The (empty) `exit` file, for the record of the init's end.
+        exit: RawFd,
         /// (master, slave) per terminal, the console first.
         terminals: &'a [(RawFd, RawFd)],
         /// Size of the kept console log (0: none).
@@ -95,6 +102,7 @@ impl Launch {
                 id,
                 dir,
                 listener,
+                exit,
                 terminals,
                 log_bytes,
             } => {
@@ -104,7 +112,7 @@ impl Launch {
                     terminals.len().to_string(),
                     log_bytes.to_string(),
                 ]);
-                fds.extend([*dir, -1, *listener]);
+                fds.extend([*dir, -1, *listener, *exit]);
                 for (m, s) in terminals.iter() {
                     fds.extend([*m, *s]);
                 }
@@ -197,32 +205,127 @@ pub(crate) struct Launched {
     pub monitor_pidfd: OwnedFd,
 }
 
+/// What M still uses after the caller's thread resumes: its stack and
+/// the shared data; freed only once the kernel says M has left them
+/// (CLONE_CHILD_CLEARTID: the word is zeroed at M's exec or exit). Hold
+/// it (and what the launch borrowed) until the setup is done, then
+/// [`finish`](Inflight::finish) it.
+pub(crate) struct Inflight {
+    stack: *mut c_void,
+    dance: Box<Dance>,
+}
+
+// SAFETY: the raw stack pointer is owned by this value alone.
+unsafe impl Send for Inflight {}
+
+impl Inflight {
+    /// Wait until the monitor has exec'd (it runs alongside the child's
+    /// setup, so by now it normally has): `Err` if its exec failed.
+    pub fn finish(mut self) -> Result<()> {
+        self.settle();
+        match self.dance.exec_errno {
+            0 => Ok(()),
+            e => Err(Error::from_errno(e, "executing vpsos-monitor")),
+        }
+    }
+
+    /// Wait (up to 10 s) for M to leave the stack; free it then.
+    fn settle(&mut self) {
+        if self.stack.is_null() {
+            return;
+        }
+        let word = &self.dance.m_tid as *const AtomicI32;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            // SAFETY: the word lives in our Box.
+            let v = unsafe { (*word).load(Ordering::Acquire) };
+            if v == 0 {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                // M is stuck before its exec: leak its stack rather than
+                // pull it away from under it
+                self.stack = std::ptr::null_mut();
+                return;
+            }
+            let ts = libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 10_000_000,
+            };
+            // SAFETY: FUTEX_WAIT on our word while it holds `v`.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_futex,
+                    word,
+                    libc::FUTEX_WAIT,
+                    v,
+                    &ts as *const libc::timespec,
+                );
+            }
+        }
+        // SAFETY: the mapping made in launch; M is done with it.
+        unsafe { libc::munmap(self.stack, STACK * 2) };
+        self.stack = std::ptr::null_mut();
+    }
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        self.settle();
+        if self.stack.is_null() && self.dance.m_tid.load(Ordering::Acquire) != 0 {
+            // leaked with the stack: M may still read it
+            std::mem::forget(std::mem::replace(&mut self.dance, Box::new(Dance::empty())));
+        }
+    }
+}
+
 /// Shared by the caller's thread, B and M (all in one address space).
 #[repr(C)]
-struct Dance<'a> {
+struct Dance {
     child_args: sys::CloneArgs,
-    entry: &'a ChildEntry<'a>,
-    launch: &'a Launch,
+    /// The `ChildEntry` (its lifetime erased: the caller keeps it alive).
+    entry: *const c_void,
+    launch: *const Launch,
     m_stack_top: *mut c_void,
+    /// M's tid; zeroed (and futex-woken) by the kernel when M execs or exits.
+    m_tid: AtomicI32,
+    /// M's end of the report socket (the caller holds the other).
+    report: c_int,
     child_pidfd: c_int,
-    child_pid: i32,
     m_pidfd: c_int,
     m_errno: c_int,
-    child_errno: c_int,
     exec_errno: c_int,
+}
+
+impl Dance {
+    fn empty() -> Dance {
+        Dance {
+            child_args: sys::CloneArgs::default(),
+            entry: std::ptr::null(),
+            launch: std::ptr::null(),
+            m_stack_top: std::ptr::null_mut(),
+            m_tid: AtomicI32::new(0),
+            report: -1,
+            child_pidfd: -1,
+            m_pidfd: -1,
+            m_errno: 0,
+            exec_errno: 0,
+        }
+    }
 }
 
 const STACK: usize = 256 * 1024;
 
 /// Clone the container process (clone3 flags and cgroup in `args`) under a
 /// new monitor started in `launch`'s mode. Signals must be blocked.
+/// `entry` and `launch` must stay alive until the result is finished.
 pub(crate) fn launch(
     entry: &ChildEntry,
     launch: &Launch,
     args: sys::CloneArgs,
-) -> Result<Launched> {
-    // SAFETY: an anonymous mapping of our own, unmapped below.
-    let stacks = unsafe {
+) -> Result<(Launched, Inflight)> {
+    // SAFETY: an anonymous mapping of our own, unmapped by Inflight.
+    let stack = unsafe {
         libc::mmap(
             std::ptr::null_mut(),
             2 * STACK,
@@ -232,42 +335,53 @@ pub(crate) fn launch(
             0,
         )
     };
-    if stacks == libc::MAP_FAILED {
+    if stack == libc::MAP_FAILED {
         return Err(Error::from_errno(errno(), "mapping the monitor's stacks"));
     }
-    let mut d = Dance {
+    let (report, m_report) = match super::socketpair() {
+        Ok(p) => p,
+        Err(e) => {
+            // SAFETY: the mapping just made.
+            unsafe { libc::munmap(stack, 2 * STACK) };
+            return Err(e);
+        }
+    };
+    let mut dance = Box::new(Dance {
         child_args: args,
-        entry,
+        // the caller keeps both alive until `finish`
+        entry: entry as *const ChildEntry as *const c_void,
         launch,
-        // SAFETY: both tops lie inside (at the end of) the mapping.
-        m_stack_top: unsafe { (stacks as *mut u8).add(2 * STACK) } as *mut c_void,
+        // SAFETY: the top of the mapping's second half.
+        m_stack_top: unsafe { (stack as *mut u8).add(2 * STACK) } as *mut c_void,
+        m_tid: AtomicI32::new(-1),
+        report: m_report.as_raw_fd(),
         child_pidfd: -1,
-        child_pid: -1,
         m_pidfd: -1,
         m_errno: 0,
-        child_errno: 0,
         exec_errno: 0,
-    };
-    d.child_args.flags |= sys::CLONE_PIDFD;
-    d.child_args.pidfd = &mut d.child_pidfd as *mut c_int as u64;
-    d.child_args.exit_signal = libc::SIGCHLD as u64;
+    });
+    dance.child_args.flags |= sys::CLONE_PIDFD;
+    dance.child_args.pidfd = &mut dance.child_pidfd as *mut c_int as u64;
+    dance.child_args.exit_signal = libc::SIGCHLD as u64;
+    let d: *mut Dance = &mut *dance;
+    let inflight = Inflight { stack, dance };
     let mut b_pidfd: c_int = -1;
-    // SAFETY: B runs b_main on its own stack in our memory, and only
-    // async-signal-safe code; CLONE_VFORK suspends this thread until B is
-    // gone, so `d` and the stacks outlive every use.
+    // SAFETY: B runs b_main on the first half of the mapping, in our
+    // memory, with async-signal-safe code only; CLONE_VFORK suspends this
+    // thread until B is gone (it only clones M).
     let r = unsafe {
         libc::clone(
             b_main,
-            (stacks as *mut u8).add(STACK) as *mut c_void,
+            (stack as *mut u8).add(STACK) as *mut c_void,
             libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_FILES | libc::CLONE_PIDFD,
-            &mut d as *mut Dance as *mut c_void,
+            d as *mut c_void,
             &mut b_pidfd as *mut c_int,
         )
     };
     let clone_errno = errno();
-    // SAFETY: the mapping made above; B and M are done with it.
-    unsafe { libc::munmap(stacks, 2 * STACK) };
+    drop(m_report);
     if r < 0 {
+        inflight.dance.m_tid.store(0, Ordering::Release);
         return Err(Error::from_errno(
             clone_errno,
             "starting the monitor (clone)",
@@ -277,43 +391,66 @@ pub(crate) fn launch(
     // __WALL reaps it (and nobody's waitpid(-1) can).
     let b = unsafe { OwnedFd::from_raw_fd(b_pidfd) };
     reap_quietly(&b);
-    let m_pidfd = (d.m_pidfd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(d.m_pidfd) });
-    if d.m_errno != 0 {
-        return Err(Error::from_errno(d.m_errno, "starting the monitor (clone)"));
+    // SAFETY: B is gone; only M may still write `d`, and not these fields.
+    let (m_pidfd, m_errno) = unsafe { ((*d).m_pidfd, (*d).m_errno) };
+    if m_errno != 0 {
+        inflight.dance.m_tid.store(0, Ordering::Release);
+        return Err(Error::from_errno(m_errno, "starting the monitor (clone)"));
     }
-    if d.child_errno != 0 {
-        return Err(Error::from_errno(
-            d.child_errno,
-            "clone3 of the container process",
-        ));
-    }
-    if d.exec_errno != 0 {
-        return Err(Error::from_errno(d.exec_errno, "executing vpsos-monitor"));
-    }
-    let monitor_pidfd = m_pidfd.expect("M was cloned");
-    let child_pidfd = pidfd_getfd(&monitor_pidfd, PIDFD_SLOT as c_int)
-        .map_err(|e| e.context("taking the container process's pidfd from its monitor"))?;
-    Ok(Launched {
-        child_pid: d.child_pid,
-        child_pidfd,
-        monitor_pid: pid_of(&monitor_pidfd)?,
-        monitor_pidfd,
-    })
+    // SAFETY: CLONE_PIDFD (by B, into our shared table) made it.
+    let monitor_pidfd = unsafe { OwnedFd::from_raw_fd(m_pidfd) };
+    // M reports the container process (or why there is none) as soon as
+    // it has cloned it, and goes on to exec meanwhile
+    let (child_pid, child_pidfd) = match super::sync::recv_with_fd(report.as_raw_fd()) {
+        Ok(Some((m, Some(fd)))) if m.value > 0 => (m.value as i32, fd),
+        Ok(Some((m, _))) => {
+            drop(inflight);
+            return Err(Error::from_errno(
+                m.errno,
+                "clone3 of the container process",
+            ));
+        }
+        Ok(None) | Err(_) => {
+            let e = inflight.dance.exec_errno;
+            drop(inflight);
+            return Err(Error::from_errno(
+                if e != 0 { e } else { libc::ECHILD },
+                "starting the monitor",
+            ));
+        }
+    };
+    let monitor_pid = pid_of(&monitor_pidfd)?;
+    Ok((
+        Launched {
+            child_pid,
+            child_pidfd,
+            monitor_pid,
+            monitor_pidfd,
+        },
+        inflight,
+    ))
 }
 
 /// B: clone M and leave (M is then re-parented away from the caller).
 extern "C" fn b_main(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` is the caller's Dance, alive while the caller is suspended.
     let d = unsafe { &mut *(arg as *mut Dance) };
-    // SAFETY: M runs m_main on its own stack; CLONE_VFORK holds B until M
-    // has exec'd or exited.
+    // SAFETY: M runs m_main on its own stack. Not CLONE_VFORK: the caller
+    // goes on while M execs; CLONE_CHILD_CLEARTID tells it when M is done
+    // with the stack and the shared data.
     let r = unsafe {
         libc::clone(
             m_main,
             d.m_stack_top,
-            libc::CLONE_VM | libc::CLONE_VFORK | libc::CLONE_PIDFD | libc::SIGCHLD,
+            libc::CLONE_VM
+                | libc::CLONE_PIDFD
+                | libc::CLONE_CHILD_SETTID
+                | libc::CLONE_CHILD_CLEARTID
+                | libc::SIGCHLD,
             arg,
             &mut d.m_pidfd as *mut c_int,
+            std::ptr::null_mut::<c_void>(),
+            d.m_tid.as_ptr(),
         )
     };
     if r < 0 {
@@ -322,25 +459,30 @@ extern "C" fn b_main(arg: *mut c_void) -> c_int {
     0
 }
 
-/// M: a session of its own, the container process as its child, the fds
-/// in place, then the monitor binary.
+/// M: a session of its own, the container process as its child (reported
+/// to the caller at once), the fds in place, then the monitor binary.
 extern "C" fn m_main(arg: *mut c_void) -> c_int {
-    // SAFETY: as in b_main.
+    // SAFETY: as in b_main; the caller keeps the Dance until M is gone.
     let d = unsafe { &mut *(arg as *mut Dance) };
     // SAFETY: async-signal-safe syscalls over the shared, prepared data.
     unsafe {
         libc::setsid();
         let pid = sys::clone3(&mut d.child_args);
         if pid == 0 {
-            let e = d.entry;
+            let e = &*(d.entry as *const ChildEntry);
             child::run(e.plan, e.sync, e.parent_end, e.argv, e.envp, e.keep_fds);
         }
+        let mut m = super::sync::Msg::default();
         if pid < 0 {
-            d.child_errno = errno();
+            m.errno = errno();
+            let _ = super::sync::send(d.report, &m);
             return 1;
         }
-        d.child_pid = pid as i32;
-        let launch = d.launch;
+        m.value = pid;
+        if super::sync::send_with_fd(d.report, &m, d.child_pidfd).is_err() {
+            return 1;
+        }
+        let launch = &*d.launch;
         let pid_arg = launch.pid_arg.as_ptr() as *mut u8;
         let n = sys::fmt_u64(pid as u64, std::slice::from_raw_parts_mut(pid_arg, 23));
         *pid_arg.add(n) = 0;
@@ -415,17 +557,6 @@ fn reap_quietly(pidfd: &OwnedFd) {
             return;
         }
     }
-}
-
-/// `pidfd_getfd(2)`: a copy of fd `target` of the process behind `pidfd`.
-fn pidfd_getfd(pidfd: &OwnedFd, target: c_int) -> Result<OwnedFd> {
-    // SAFETY: plain syscall.
-    let r = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target, 0) };
-    if r < 0 {
-        return Err(Error::from_errno(errno(), "pidfd_getfd"));
-    }
-    // SAFETY: a new fd (close-on-exec).
-    Ok(unsafe { OwnedFd::from_raw_fd(r as RawFd) })
 }
 
 /// The pid behind a pidfd (the `Pid:` line of its fdinfo).
