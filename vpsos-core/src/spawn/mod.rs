@@ -167,10 +167,15 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup, mode: &monitor::Mode) ->
                 expect(&ours, Phase::Ready, plan)?;
             }
             Role::Tenant if notify => {}
-            Role::Tenant => match sync::recv(ours.as_raw_fd()) {
+            Role::Tenant => match crate::until::Until::forever()
+                .wait_readable(ours.as_raw_fd())
+                .and_then(|_| {
+                    sync::recv(ours.as_raw_fd())
+                        .map_err(|e| Error::from_errno(e, "reading the sync socket"))
+                }) {
                 Ok(None) => {}
                 Ok(Some(m)) => return Err(child_error(&m, plan)),
-                Err(e) => return Err(Error::from_errno(e, "reading the sync socket")),
+                Err(e) => return Err(e),
             },
         }
         Ok(())
@@ -229,6 +234,7 @@ pub(crate) fn start_and_confirm(
     if !confirm {
         return Ok(());
     }
+    crate::until::Until::forever().wait_readable(sync_fd.as_raw_fd())?;
     match sync::recv(sync_fd.as_raw_fd()) {
         Ok(None) => Ok(()),
         Ok(Some(m)) if m.is(Phase::Error) => Err(report_error(&m, argv0)),
@@ -372,6 +378,8 @@ fn expect_fd(fd: &OwnedFd, phase: Phase, plan: &ChildPlan) -> Result<(Msg, Owned
 }
 
 fn expect_fd_opt(fd: &OwnedFd, phase: Phase, plan: &ChildPlan) -> Result<(Msg, Option<OwnedFd>)> {
+    // as long as the child takes, unless the caller's bound says less
+    crate::until::Until::forever().wait_readable(fd.as_raw_fd())?;
     match sync::recv_with_fd(fd.as_raw_fd()) {
         Ok(Some((m, f))) if m.is(phase) => Ok((m, f)),
         Ok(Some((m, _))) => Err(child_error(&m, plan)),
