@@ -6,6 +6,8 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh || exit 1
+# the Debian trees of tests/distros.rs (built once, cached; the VM reads them too)
+bash tests/images/build-debian.sh || exit 1
 LOG=$(mktemp -d /tmp/vpsos-test.XXXXXX)
 status=0
 

@@ -8,7 +8,7 @@ use common::*;
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 use vpsos::{
-    CreateOptions, ErrorKind, ExitStatus, HaltSignal, IdRange, InitExit, Mount, NamespaceKind,
+    CreateOptions, ErrorKind, ExitStatus, Halt, IdRange, InitExit, Mount, NamespaceKind,
     NamespaceMode, Process, Stage, Status, Stdio,
 };
 
@@ -18,7 +18,7 @@ fn create_start_state_stop_delete() {
     let rt = runtime();
     let script = "trap 'echo halted; exit 0' USR2; echo started; while :; do sleep 0.05; done";
     let cfg = config()
-        .halt_signal(HaltSignal::Busybox)
+        .halt(Halt::Busybox)
         .init(sh(script))
         .build()
         .unwrap();
@@ -143,13 +143,19 @@ fn console_pty_for_init_and_exec() {
     let (id2, ct) = sleeper("execpty");
     let p = ct
         .exec(
-            &sh("[ -t 1 ] && echo exec-tty").terminal(true),
+            &sh("[ -t 1 ] && echo exec-tty; tty").terminal(true),
             CreateOptions::default(),
         )
         .unwrap();
     let mut m = std::fs::File::from(p.take_console().unwrap());
-    let out = read_until(&mut m, "exec-tty");
+    let out = read_until(&mut m, "/dev/pts/");
     assert!(out.contains("exec-tty"), "{out}");
+    // a pty of the container's own devpts, as lxc-attach gives
+    // (a host pty is "not a tty" inside: its path is not in the container)
+    assert!(
+        out.contains("/dev/pts/") && !out.contains("not a tty"),
+        "{out}"
+    );
     assert!(p.wait().unwrap().success());
     ct.delete_force().unwrap();
     assert_no_leaks(&id, rootfs());
@@ -186,7 +192,7 @@ fn reattach_from_another_process() {
     let rt = runtime();
     let script = "trap 'exit 0' USR2; while :; do sleep 0.05; done";
     let cfg = config()
-        .halt_signal(HaltSignal::Busybox)
+        .halt(Halt::Busybox)
         .init(sh(script))
         .build()
         .unwrap();

@@ -2,6 +2,7 @@
 //! output capture and a leak check that every test ends with.
 #![allow(dead_code)]
 
+pub mod distro;
 pub mod net;
 pub mod zfs;
 

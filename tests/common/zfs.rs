@@ -21,12 +21,17 @@ pub struct Pool {
 
 impl Pool {
     pub fn new(tag: &str) -> Pool {
+        Pool::with_size(tag, 256 << 20)
+    }
+
+    /// A pool of `bytes` (sparse file).
+    pub fn with_size(tag: &str, bytes: u64) -> Pool {
         let name = format!("vpt{tag}{}", std::process::id());
         let file = PathBuf::from(format!("/var/tmp/{name}.img"));
         let mnt = PathBuf::from(format!("/var/tmp/vpsos-tests/zfs-{name}"));
         std::fs::File::create(&file)
             .unwrap()
-            .set_len(256 << 20)
+            .set_len(bytes)
             .unwrap();
         let ok = Command::new("zpool")
             .args([

@@ -37,8 +37,9 @@ pub mod until;
 
 pub use cgroup::Cgroup;
 pub use config::{
-    Capabilities, Capability, CgroupPlacement, Config, ConfigBuilder, HaltSignal, Mount, MountKind,
-    NamespaceKind, NamespaceMode, Namespaces, Process, Propagation, Rlimit, TimeOffsets, User,
+    Capabilities, Capability, CgroupPlacement, Config, ConfigBuilder, Halt, InitKind, Mount,
+    MountKind, NamespaceKind, NamespaceMode, Namespaces, Process, Propagation, Rlimit, TimeOffsets,
+    User,
 };
 pub use container::{
     Container, ContainerInfo, CreateOptions, EndReason, ExecProcess, InitExit, Recovered, Runtime,

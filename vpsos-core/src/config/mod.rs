@@ -7,6 +7,7 @@
 
 mod console;
 mod devices;
+mod init;
 mod mount;
 mod namespaces;
 mod network;
@@ -16,6 +17,7 @@ pub(crate) mod validate;
 
 pub use console::Console;
 pub use devices::{DeviceAccess, DeviceKind, DeviceRule};
+pub use init::{Halt, InitKind};
 pub use resources::{
     BlockIoLimit, CpuLimits, CpusetLimits, MemoryLimits, PidsLimits, Resources, UNLIMITED,
 };
@@ -30,40 +32,6 @@ use crate::error::{Error, Result};
 use crate::idmap::IdMap;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-
-/// The signal that asks a container's init to shut down cleanly.
-///
-/// ```
-/// use vpsos_core::HaltSignal;
-/// assert_eq!(HaltSignal::Busybox.number(), libc::SIGUSR2);
-/// assert_eq!(HaltSignal::Systemd.number(), libc::SIGRTMIN() + 4);
-/// assert_eq!(HaltSignal::Sysvinit.number(), libc::SIGPWR);
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum HaltSignal {
-    /// busybox init: SIGUSR2 powers off.
-    Busybox,
-    /// systemd: SIGRTMIN+4 powers off.
-    Systemd,
-    /// sysvinit (and OpenRC on it): SIGPWR runs the powerfail shutdown. LXC's default.
-    #[default]
-    Sysvinit,
-    /// Any signal number.
-    Signal(i32),
-}
-
-impl HaltSignal {
-    /// The signal number.
-    pub fn number(self) -> i32 {
-        match self {
-            HaltSignal::Busybox => libc::SIGUSR2,
-            HaltSignal::Systemd => libc::SIGRTMIN() + 4,
-            HaltSignal::Sysvinit => libc::SIGPWR,
-            HaltSignal::Signal(n) => n,
-        }
-    }
-}
 
 /// Mount propagation of the container's root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -114,7 +82,8 @@ pub struct CgroupPlacement {
     /// `cgroup.subtree_control` (v1: `tasks`, `cgroup.clone_children`,
     /// `notify_on_release`) owned by the container's root, and the
     /// container's cgroupfs mounted read-write. Limit files stay the host's.
-    pub delegate: bool,
+    /// `None` (the default): delegated when the init is systemd.
+    pub delegate: Option<bool>,
     /// With a cgroup namespace and the default mounts, mount the
     /// container's view of its cgroup at /sys/fs/cgroup (a distribution's
     /// init needs it; a single application may not).
@@ -126,7 +95,7 @@ impl Default for CgroupPlacement {
         CgroupPlacement {
             enabled: true,
             path: "vpsos/{id}".into(),
-            delegate: false,
+            delegate: None,
             mount: true,
         }
     }
@@ -226,9 +195,21 @@ pub struct Config {
     /// also get a node in the container.
     #[serde(default = "DeviceRule::system_defaults")]
     pub devices: Vec<DeviceRule>,
-    /// The signal `stop` sends first.
+    /// How `stop` asks the init to halt (by default: as the init found in
+    /// the rootfs wants, see [`Halt`]).
+    #[serde(default, alias = "halt_signal")]
+    pub halt: Halt,
+    /// `container=<this>` in the init's environment unless it sets one:
+    /// how systemd and OpenRC learn they run in a container. Default
+    /// `lxc`, which both recognise (systemd-detect-virt says `lxc`;
+    /// OpenRC's `rc_sys` becomes `LXC` and it skips what a container
+    /// cannot do: hwclock, sysctl, module loading). `None`: leave it.
+    #[serde(default = "default_container_env")]
+    pub container_env: Option<String>,
+    /// Leave /proc/sys writable. By default it is read-only but for
+    /// /proc/sys/net (in a new network namespace), as LXC's `proc:mixed`.
     #[serde(default)]
-    pub halt_signal: HaltSignal,
+    pub writable_proc_sys: bool,
     /// The seccomp filter of the init and every exec'd process; absent in
     /// JSON means the system-container default, `null` means none.
     #[serde(default = "default_seccomp")]
@@ -247,6 +228,10 @@ pub struct Config {
 
 fn yes() -> bool {
     true
+}
+
+fn default_container_env() -> Option<String> {
+    Some("lxc".into())
 }
 
 /// Docker's and LXC's list of kernel interfaces a tenant must not read.
@@ -307,7 +292,9 @@ impl Config {
                 cgroup: CgroupPlacement::default(),
                 resources: Resources::default(),
                 devices: DeviceRule::system_defaults(),
-                halt_signal: HaltSignal::default(),
+                halt: Halt::default(),
+                container_env: default_container_env(),
+                writable_proc_sys: false,
                 seccomp: default_seccomp(),
                 apparmor: Default::default(),
                 interfaces: vec![],
@@ -371,9 +358,10 @@ impl ConfigBuilder {
         self
     }
 
-    /// Delegate the cgroup to the container (systemd as init).
+    /// Delegate the cgroup to the container, or not (by default: when
+    /// the init is systemd).
     pub fn delegate_cgroup(mut self, delegate: bool) -> Self {
-        self.config.cgroup.delegate = delegate;
+        self.config.cgroup.delegate = Some(delegate);
         self
     }
 
@@ -555,9 +543,15 @@ impl ConfigBuilder {
         self
     }
 
-    /// Set the halt signal.
-    pub fn halt_signal(mut self, sig: HaltSignal) -> Self {
-        self.config.halt_signal = sig;
+    /// Set how `stop` asks the init to halt.
+    ///
+    /// ```
+    /// use vpsos_core::config::Halt;
+    /// let cfg = vpsos_core::Config::builder("/srv/ct").halt(Halt::Signal(libc::SIGTERM)).build_unchecked();
+    /// assert_eq!(cfg.halt.signal(), Some(libc::SIGTERM));
+    /// ```
+    pub fn halt(mut self, h: Halt) -> Self {
+        self.config.halt = h;
         self
     }
 

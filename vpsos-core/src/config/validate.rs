@@ -97,14 +97,33 @@ pub(super) fn config(c: &Config) -> Result<()> {
             .map_err(|e| Error::invalid(format!("devices[{i}]"), e.message()))?;
     }
     let custom_devices = c.devices != crate::config::DeviceRule::system_defaults();
-    if !c.cgroup.enabled && (!c.resources.is_empty() || c.cgroup.delegate || custom_devices) {
+    if !c.cgroup.enabled
+        && (!c.resources.is_empty() || c.cgroup.delegate == Some(true) || custom_devices)
+    {
         return Err(Error::invalid(
             "cgroup.enabled",
             "resource limits, device rules and delegation need the container's own cgroup",
         ));
     }
-    if c.halt_signal.number() <= 0 || c.halt_signal.number() >= 65 {
-        return Err(Error::invalid("halt_signal", "not a signal number"));
+    match &c.halt {
+        super::Halt::Signal(n) if *n <= 0 || *n >= 65 => {
+            return Err(Error::invalid("halt", "not a signal number"));
+        }
+        super::Halt::Command(argv) if argv.first().is_none_or(|a| !a.starts_with('/')) => {
+            return Err(Error::invalid(
+                "halt",
+                "a command needs an absolute program path",
+            ));
+        }
+        _ => {}
+    }
+    if let Some(v) = &c.container_env {
+        if v.is_empty() || v.contains('\0') {
+            return Err(Error::invalid(
+                "container_env",
+                "must be a non-empty string without NUL",
+            ));
+        }
     }
     process(
         "process",

@@ -16,7 +16,8 @@ pub(crate) fn prepare_cgroup(cg: &Cgroup, config: &Config) -> Result<()> {
         cg.set_resources(&config.resources)?;
     }
     cg.set_devices(&config.devices)?;
-    if config.cgroup.delegate {
+    // `config` is the start's resolved description: delegate is decided
+    if config.cgroup.delegate == Some(true) {
         let uid = host_id(config.uid_map.as_ref(), 0);
         let gid = host_id(config.gid_map.as_ref(), 0);
         cg.delegate(uid, gid)?;

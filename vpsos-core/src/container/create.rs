@@ -16,7 +16,7 @@ use super::network;
 use super::state::{self, now, Phase, ProcRef, StateFile, STATE_VERSION};
 use super::{Container, Live, Runtime};
 use crate::cgroup::Cgroup;
-use crate::config::{Config, NamespaceKind};
+use crate::config::{Config, InitKind, NamespaceKind};
 use crate::error::{Error, ErrorKind, Result, ResultExt};
 use crate::fault;
 use crate::features::HostFeatures;
@@ -124,7 +124,23 @@ fn planned(rt: &Runtime, id: &str, config: &Config) -> Result<StateFile> {
             .idmapped_rootfs
             .then(|| rt.root().join(".rootfs").join(id)),
         terminals: terminal_count(config),
+        init_kind: Some(InitKind::detect(&config.rootfs, &config.process.args[0])),
     })
+}
+
+/// The description a start works from: what the config leaves to vpsos
+/// decided by the init found in the rootfs (cgroup delegation for
+/// systemd) and the init's `container=` added. The state keeps the
+/// config as given.
+fn resolved(config: &Config, kind: InitKind) -> Config {
+    let mut c = config.clone();
+    c.cgroup.delegate = Some(config.cgroup.delegate.unwrap_or(kind == InitKind::Systemd));
+    if let Some(v) = &config.container_env {
+        if !c.process.env.iter().any(|e| e.starts_with("container=")) {
+            c.process.env.push(format!("container={v}"));
+        }
+    }
+    c
 }
 
 /// Make the state directory of `id` with its lock held and `st` and the
@@ -212,6 +228,7 @@ pub(super) fn make(
     let (dir, lock) = reserve(rt, id, &st, config)?;
     fault::point("create:reserved");
     let ct = Container::new(rt, id, &st);
+    let config = &resolved(config, st.init_kind.unwrap_or(InitKind::Other));
     let res = build(&ct, config, opts, start_now, &dir, &mut st);
     if let Err(e) = res {
         let errors = delete::teardown(&dir, &st, rt.kill_timeout()).1;
@@ -431,6 +448,10 @@ fn spawn_init(
         &mut fds,
     )?;
     plan.process.apparmor_exec = crate::plan::build::apparmor_exec(st.apparmor.as_ref())?;
+    // a boot id of its own per start (journalctl -b inside, systemd)
+    if let Some(r) = plan.rootfs.as_mut().filter(|_| config.default_mounts) {
+        r.boot_id = Some(write_boot_id(&devnodes::node_dir(dir))?);
+    }
     let mut nodes = Vec::new();
     for rule in config.devices.iter().filter(|r| r.path.is_some()) {
         let host = devnodes::make(&devnodes::node_dir(dir), rule, root.0, root.1)?;
@@ -473,6 +494,42 @@ fn spawn_init(
     let spawned = spawn::spawn(&plan, &host, &mode)?;
     drop(fds);
     Ok(spawned)
+}
+
+/// A random (version 4) UUID in `dir/boot_id`, as the kernel writes
+/// them, for the container's /proc/sys/kernel/random/boot_id (read-only);
+/// returns its path. `dir` is the container's node directory, which its
+/// root can reach during the setup (the state dir is the host's alone).
+fn write_boot_id(dir: &Path) -> Result<std::ffi::CString> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o711)
+        .create(dir)
+        .ctx(|| format!("creating {}", dir.display()))?;
+    let mut b = [0u8; 16];
+    // SAFETY: getrandom into our buffer.
+    unsafe { libc::getrandom(b.as_mut_ptr() as *mut libc::c_void, 16, 0) };
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let uuid = format!(
+        "{}-{}-{}-{}-{}\n",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    );
+    let p = dir.join("boot_id");
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&p)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, uuid.as_bytes()))
+        .ctx(|| format!("writing {}", p.display()))?;
+    crate::rootfs::cstr(p.as_os_str().as_encoded_bytes(), "state dir")
 }
 
 /// Mount the rootfs through the container's id maps at `target` (outside

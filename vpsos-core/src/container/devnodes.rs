@@ -7,7 +7,9 @@
 //! on the host, in devtmpfs under `/dev/.vpsos/<container>/`, owned by the
 //! container's root with the rule's mode, and bind-mounts it to the rule's
 //! path: at start through the rootfs plan, live through `spawn::inject`.
-//! The directory goes when the container is deleted.
+//! The container's own boot_id file is made there too (the state dir is
+//! closed to the container's root, which binds it during the setup). The
+//! directory goes when the container is deleted.
 
 use crate::config::{DeviceKind, DeviceRule};
 use crate::error::{Error, Result, ResultExt};

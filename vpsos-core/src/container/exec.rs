@@ -7,13 +7,12 @@
 //! the [`ExecProcess`] reads. Drop the handle without waiting and nothing
 //! is left behind: the monitor reaps, finds no reader, and exits.
 
-use super::console::Pty;
 use super::state::{read_config, Phase};
 use super::{Container, CreateOptions};
 use crate::cgroup::Cgroup;
 use crate::config::Process;
 use crate::error::{Error, ErrorKind, Result};
-use crate::plan::build::{apparmor_exec, exec_plan, host_id, PlanFds};
+use crate::plan::build::{apparmor_exec, exec_plan, PlanFds};
 use crate::spawn::{self, monitor, pidfd_signal, ExitStatus, HostSetup};
 use crate::until::Until;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -128,8 +127,9 @@ impl ExecProcess {
 impl Container {
     /// Run a process in the running container: same namespaces, cgroup
     /// and confinement; its own exit status. With `process.terminal` it
-    /// gets a pty whose master [`ExecProcess::take_console`] returns. A
-    /// frozen container is `Busy` at once.
+    /// gets a pty of the container's own devpts (so `tty` inside names it,
+    /// as with `lxc-attach`) whose master [`ExecProcess::take_console`]
+    /// returns. A frozen container is `Busy` at once.
     pub fn exec(&self, process: &Process, opts: CreateOptions) -> Result<ExecProcess> {
         let id = self.id.clone();
         self.exec_inner(process, opts)
@@ -145,21 +145,17 @@ impl Container {
                 format!("it is {:?}", st.phase).to_lowercase(),
             ));
         }
-        let cgroup = st.cgroup.as_deref().map(Cgroup::open);
-        if let Some(cg) = &cgroup {
+        let top = st.cgroup.as_deref().map(Cgroup::open);
+        if let Some(cg) = &top {
             if cg.is_frozen().unwrap_or(false) {
                 return Err(Error::new(ErrorKind::Busy, "it is frozen (thaw it first)"));
             }
         }
+        // v2: a cgroup that has enabled controllers for its children takes
+        // no processes (EBUSY); a delegated systemd does that to the top
+        let cgroup = top.map(|cg| exec_cgroup(cg, init.r.pid));
         let config = read_config(&self.dir)?;
         crate::plan::build::check_process_notify(&config, process)?;
-        let tty = if process.terminal {
-            let uid = host_id(config.uid_map.as_ref(), process.user.uid);
-            let gid = host_id(config.gid_map.as_ref(), process.user.gid);
-            Some(Pty::open(uid, gid)?)
-        } else {
-            None
-        };
         let mut fds = PlanFds::default();
         let mut plan = exec_plan(
             &config,
@@ -167,7 +163,6 @@ impl Container {
             &init.pidfd,
             [opts.stdin, opts.stdout, opts.stderr],
             opts.extra_fds,
-            tty.as_ref(),
             &mut fds,
         )?;
         plan.process.apparmor_exec = apparmor_exec(st.apparmor.as_ref())?;
@@ -195,9 +190,36 @@ impl Container {
             pid: spawned.process.pid,
             pidfd: spawned.process.pidfd,
             status: Mutex::new((Some(read), None)),
-            console: Mutex::new(tty.map(|t| t.master)),
+            console: Mutex::new(spawned.pty),
             seccomp_listener: Mutex::new(spawned.listener),
         })
+    }
+}
+
+/// Where an exec'd process goes: the container's cgroup, or on v2, once
+/// the container has enabled controllers in it (no internal processes),
+/// the init's own cgroup below it (runc and crun do the same).
+fn exec_cgroup(top: Cgroup, init_pid: i32) -> Cgroup {
+    if !top.is_v2() {
+        return top;
+    }
+    let busy = top
+        .dirs()
+        .next()
+        .and_then(|d| std::fs::read_to_string(d.join("cgroup.subtree_control")).ok())
+        .is_some_and(|s| !s.trim().is_empty());
+    if !busy {
+        return top;
+    }
+    let own = std::fs::read_to_string(format!("/proc/{init_pid}/cgroup"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+        });
+    match own {
+        Some(p) if p.trim_start_matches('/').starts_with(top.path()) => Cgroup::open(&p),
+        _ => top,
     }
 }
 

@@ -149,6 +149,9 @@ pub(crate) struct StateFile {
     /// Terminals its monitor holds (console first; 0: none).
     #[serde(default)]
     pub terminals: u32,
+    /// The init found in the rootfs at create.
+    #[serde(default)]
+    pub init_kind: Option<crate::config::InitKind>,
 }
 
 /// Schema 1 (vpsos before the monitor): the description inside, the init
@@ -246,6 +249,7 @@ impl StateFile {
                     host_links: old.host_links,
                     rootfs_mount: old.rootfs_mount,
                     terminals: 0,
+                    init_kind: None,
                 };
                 Ok((st, Some(old.config)))
             }

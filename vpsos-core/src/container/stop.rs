@@ -2,6 +2,7 @@
 
 use super::wait::InitExit;
 use super::Container;
+use crate::config::Halt;
 use crate::error::{Error, ErrorKind, Result};
 use crate::spawn::pidfd_signal;
 use crate::until::Until;
@@ -39,8 +40,17 @@ impl Container {
             });
         }
         if let Some(init) = self.init_live(&st).filter(|l| l.r.alive()) {
-            let sig = super::state::read_config(&self.dir)?.halt_signal.number();
-            let _ = pidfd_signal(&init.pidfd, sig);
+            let kind = st.init_kind.unwrap_or(crate::config::InitKind::Other);
+            match super::state::read_config(&self.dir)?.halt.resolve(kind) {
+                Halt::Signal(sig) => {
+                    let _ = pidfd_signal(&init.pidfd, sig);
+                }
+                Halt::Command(argv) => {
+                    // the command ends with the container; nobody waits for it
+                    let _ = self.exec(&crate::Process::new(argv), Default::default());
+                }
+                _ => unreachable!("resolve gives a signal or a command"),
+            }
         }
         if let Some(x) = self.wait_until(&Until::after(timeout))? {
             return Ok(StopOutcome {

@@ -124,6 +124,7 @@ pub(crate) fn process(
         umask: p.umask,
         stdio: [-1; 3],
         tty: tty.map_or(-1, |t| t.slave.as_raw_fd()),
+        pty_inside: false,
         extra_fds: vec![],
         seccomp: config
             .seccomp
@@ -361,7 +362,6 @@ pub(crate) fn exec_plan(
     init_pidfd: &OwnedFd,
     stdio: [Stdio; 3],
     extra: Vec<OwnedFd>,
-    tty: Option<&Pty>,
     fds: &mut PlanFds,
 ) -> Result<ChildPlan> {
     validate::process(
@@ -385,7 +385,11 @@ pub(crate) fn exec_plan(
         domainname: None,
         lo_up: false,
         rootfs: None,
-        process: process(p, config, stdio, extra, tty, fds)?,
+        process: ProcessPlan {
+            // a terminal of the container's own devpts, made inside
+            pty_inside: p.terminal,
+            ..process(p, config, stdio, extra, None, fds)?
+        },
         fifo_fd: -1,
         report_fd: -1,
     })

@@ -66,7 +66,14 @@ pub(crate) struct RootfsPlan {
     pub cgroup_mounts: Vec<MountOp>,
     /// Paths relative to the new root.
     pub masked: Vec<CString>,
+    /// Bound onto themselves before `readonly` is applied, so they stay
+    /// writable below a read-only parent (/proc/sys/net under /proc/sys).
+    pub writable: Vec<CString>,
     pub readonly: Vec<CString>,
+    /// A host file to bind over /proc/sys/kernel/random/boot_id: a boot
+    /// id of the container's own. A path, not an fd: a bind's source must
+    /// be a mount of the child's own (copied) namespace.
+    pub boot_id: Option<CString>,
     pub readonly_rootfs: bool,
 }
 
@@ -118,6 +125,9 @@ pub(crate) struct ProcessPlan {
     pub stdio: [c_int; 3],
     /// A pty slave to make the controlling terminal and 0, 1, 2.
     pub tty: c_int,
+    /// Make the terminal inside instead: a pty of the container's own
+    /// devpts (/dev/ptmx), its master handed to the parent (`Phase::Pty`).
+    pub pty_inside: bool,
     /// fds to become 3, 4, ... in the container.
     pub extra_fds: Vec<c_int>,
     /// The seccomp filter to load before exec: as the last step before

@@ -154,13 +154,21 @@ pub(crate) fn plan(config: &Config, terminals: Vec<CString>) -> Result<RootfsPla
         && config.cgroup.mount
         && ns.is_new(NamespaceKind::Cgroup)
     {
-        p.cgroup_mounts = cgroup_mounts(config.cgroup.delegate, sys_is_bind);
+        p.cgroup_mounts = cgroup_mounts(config.cgroup.delegate == Some(true), sys_is_bind);
     }
     for (i, m) in config.masked_paths.iter().enumerate() {
         p.masked.push(rel(m, &format!("masked_paths[{i}]"))?);
     }
     for (i, m) in config.readonly_paths.iter().enumerate() {
         p.readonly.push(rel(m, &format!("readonly_paths[{i}]"))?);
+    }
+    // LXC's proc:mixed: /proc/sys read-only, but the (namespaced) net part
+    if config.default_mounts && !config.writable_proc_sys {
+        if ns.is_new(NamespaceKind::Network) {
+            p.writable
+                .push(CString::new("proc/sys/net").expect("static"));
+        }
+        p.readonly.push(CString::new("proc/sys").expect("static"));
     }
     Ok(p)
 }

@@ -1,11 +1,10 @@
 //! Idmapped root filesystems: the image is mounted with the container's id
 //! mapping (`mount_setattr(MOUNT_ATTR_IDMAP)`), so files owned by 0 on disk
 //! appear owned by the container's root and files it creates land on disk
-//! as 0, without a chown. [`chown_shift`] is the explicit fallback for
+//! as 0, without a chown. [`chown_shift`](super::chown_shift) is the explicit fallback for
 //! filesystems that cannot be idmapped.
 
-use crate::error::{Error, ErrorKind, Result, ResultExt};
-use crate::idmap::IdMap;
+use crate::error::{Error, Result, ResultExt};
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
@@ -23,12 +22,12 @@ struct MountAttr {
     userns_fd: u64,
 }
 
-fn c(p: &Path) -> Result<CString> {
+pub(super) fn c(p: &Path) -> Result<CString> {
     CString::new(p.as_os_str().as_bytes())
         .map_err(|_| Error::invalid("rootfs", "contains a NUL byte"))
 }
 
-fn last_errno() -> i32 {
+pub(super) fn last_errno() -> i32 {
     std::io::Error::last_os_error()
         .raw_os_error()
         .unwrap_or(libc::EIO)
@@ -128,63 +127,4 @@ pub(crate) fn unmount(target: &Path) -> Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e).ctx(|| format!("removing {}", target.display())),
     }
-}
-
-/// The fallback for filesystems that cannot be idmapped: chown every entry
-/// under `root` (not following symlinks, not crossing into other
-/// filesystems) from container ids to host ids through the maps. Returns
-/// how many entries changed. Ids outside the maps are an error.
-///
-/// ```no_run
-/// use vpsos_core::IdMap;
-/// let m = IdMap::single(0, 100000, 65536);
-/// let n = vpsos_core::rootfs::chown_shift("/var/lib/vpsos/ct1/rootfs".as_ref(), &m, &m)?;
-/// println!("{n} entries shifted");
-/// # Ok::<(), vpsos_core::Error>(())
-/// ```
-pub fn chown_shift(root: &Path, uid_map: &IdMap, gid_map: &IdMap) -> Result<u64> {
-    use std::os::unix::fs::MetadataExt;
-    let dev = std::fs::symlink_metadata(root)
-        .ctx(|| format!("reading {}", root.display()))?
-        .dev();
-    let mut changed = 0;
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(p) = stack.pop() {
-        let md = std::fs::symlink_metadata(&p).ctx(|| format!("reading {}", p.display()))?;
-        if md.dev() != dev {
-            continue;
-        }
-        let map = |m: &IdMap, id: u32, what: &str| {
-            m.to_host(id).ok_or_else(|| {
-                Error::new(
-                    ErrorKind::InvalidConfig,
-                    format!(
-                        "{} has {what} {id}, which the map does not cover",
-                        p.display()
-                    ),
-                )
-            })
-        };
-        let (uid, gid) = (
-            map(uid_map, md.uid(), "uid")?,
-            map(gid_map, md.gid(), "gid")?,
-        );
-        if (uid, gid) != (md.uid(), md.gid()) {
-            std::os::unix::fs::lchown(&p, Some(uid), Some(gid))
-                .ctx(|| format!("chown {}", p.display()))?;
-            // chown clears setuid/setgid bits: put them back
-            if md.file_type().is_file() && md.mode() & 0o6000 != 0 {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(md.mode() & 0o7777))
-                    .ctx(|| format!("chmod {}", p.display()))?;
-            }
-            changed += 1;
-        }
-        if md.is_dir() {
-            for e in std::fs::read_dir(&p).ctx(|| format!("listing {}", p.display()))? {
-                stack.push(e.ctx(|| format!("listing {}", p.display()))?.path());
-            }
-        }
-    }
-    Ok(changed)
 }

@@ -90,9 +90,23 @@ const BASE: &str = "\
   mount fstype=cgroup2 -> /sys/fs/cgroup/**,
   mount fstype=binfmt_misc -> /proc/sys/fs/binfmt_misc/,
   mount options=(rw,bind),
+  # read-only bind remounts with any of nosuid, nodev, noexec
   mount options=(ro,remount,bind),
+  mount options=(ro,remount,bind,nosuid),
+  mount options=(ro,remount,bind,nodev),
+  mount options=(ro,remount,bind,noexec),
+  mount options=(ro,remount,bind,nosuid,nodev),
+  mount options=(ro,remount,bind,nosuid,noexec),
+  mount options=(ro,remount,bind,nodev,noexec),
   mount options=(ro,remount,bind,nosuid,nodev,noexec),
   mount options=(rw,remount,bind),
+  mount options=(rw,remount,bind,nosuid),
+  mount options=(rw,remount,bind,nodev),
+  mount options=(rw,remount,bind,noexec),
+  mount options=(rw,remount,bind,nosuid,nodev),
+  mount options=(rw,remount,bind,nosuid,noexec),
+  mount options=(rw,remount,bind,nodev,noexec),
+  mount options=(rw,remount,bind,nosuid,nodev,noexec),
   mount options=(rw,remount),
   mount options=(ro,remount),
   mount options=(rw,make-slave) -> **,
@@ -101,6 +115,15 @@ const BASE: &str = "\
   mount options=(rw,make-rprivate) -> **,
   mount options=(rw,make-shared) -> **,
   mount options=(rw,make-rshared) -> **,
+  # systemd: service credentials (a ramfs made on /dev/shm/, moved to
+  # /run/credentials/<unit>/) and services' own mount namespaces (the root
+  # rbound onto /run/systemd/unit-root/, then narrowed inside it)
+  mount fstype=ramfs,
+  mount options=(rw,move) /dev/shm/ -> /run/credentials/{,**},
+  mount options=(rw,rbind) -> /run/systemd/unit-root/{,**},
+  mount options=(rw,move) /run/systemd/unit-root/ -> /,
+  mount fstype=proc -> /run/systemd/unit-root/proc/,
+
   deny mount fstype=debugfs,
   deny mount fstype=securityfs,
   deny mount fstype=tracefs,
@@ -402,7 +425,10 @@ mod tests {
         assert!(t.contains("deny /proc/sysrq-trigger rwklx,"));
         assert!(t.contains("mount fstype=proc,"));
         assert!(t.trim_end().ends_with("deny /srv/** w,\n}"));
-        assert!(!AppArmor::default().profile_text("x").contains("rbind"));
+        // rbinds only into systemd's unit roots, unless nesting
+        assert!(!AppArmor::default()
+            .profile_text("x")
+            .contains("(rw,rbind),"));
     }
 
     #[test]

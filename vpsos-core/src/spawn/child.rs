@@ -137,11 +137,11 @@ pub(crate) unsafe fn run(
             rootfs_child::cgroup_mounts(sync_fd, r);
         }
     }
-    setup_process(sync_fd, &p.process);
+    let tty = setup_process(sync_fd, &p.process);
     if let Some(label) = &p.process.apparmor_exec {
         set_apparmor_exec(sync_fd, label);
     }
-    arrange_fds(sync_fd, &p.process);
+    arrange_fds(sync_fd, &p.process, tty);
     let mut start_fd = -1;
     if p.role == Role::Init {
         // a missing init fails `create`, not the later `start`
@@ -270,8 +270,9 @@ unsafe fn enter_time_namespace(sync_fd: c_int, offsets: Option<(i64, i64)>) {
 /// Session and terminal, working directory, user, capabilities,
 /// no_new_privs, umask. With `admin_until_seccomp` the capabilities stay
 /// those of the namespace's root (plus CAP_SYS_ADMIN) until the filter is
-/// loaded; [`final_capabilities`] then sets them.
-unsafe fn setup_process(sync_fd: c_int, p: &ProcessPlan) {
+/// loaded; [`final_capabilities`] then sets them. Returns the terminal
+/// (slave) to put on 0, 1, 2, or -1.
+unsafe fn setup_process(sync_fd: c_int, p: &ProcessPlan) -> c_int {
     // a session of its own, always: no terminal of the caller's can be
     // reached through /dev/tty or TIOCSTI
     if libc::setsid() < 0 && errno() != libc::EPERM {
@@ -346,6 +347,37 @@ unsafe fn setup_process(sync_fd: c_int, p: &ProcessPlan) {
     if let Some(m) = p.umask {
         libc::umask(m as libc::mode_t);
     }
+    if p.pty_inside {
+        // made as the process's own user: the slave is its own
+        return pty_inside(sync_fd);
+    }
+    p.tty
+}
+
+/// A pty of the container's devpts (we are in its mount namespace): the
+/// slave becomes the controlling terminal, the master goes to the parent.
+unsafe fn pty_inside(sync_fd: c_int) -> c_int {
+    let m = libc::open(
+        c"/dev/ptmx".as_ptr(),
+        libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+    );
+    check(sync_fd, m as _, Stage::Console, Step::PtyInside, 0);
+    let unlock: c_int = 0;
+    let r = libc::ioctl(m, libc::TIOCSPTLCK, &unlock) as _;
+    check(sync_fd, r, Stage::Console, Step::PtyInside, 1);
+    let s = libc::ioctl(
+        m,
+        libc::TIOCGPTPEER,
+        libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+    );
+    check(sync_fd, s as _, Stage::Console, Step::PtyInside, 2);
+    let r = libc::ioctl(s, libc::TIOCSCTTY, 0) as _;
+    check(sync_fd, r, Stage::Console, Step::ControllingTty, 0);
+    if let Err(e) = sync::send_with_fd(sync_fd, &Msg::new(Phase::Pty), m) {
+        fail(sync_fd, Stage::Console, Step::PtyInside, 3, e);
+    }
+    libc::close(m);
+    s
 }
 
 /// The capability sets the process runs with, and its ambient set.
@@ -479,14 +511,15 @@ unsafe fn wait_start(sync_fd: c_int, fifo: c_int) {
     }
 }
 
-/// Put stdio and the extra fds in place; everything else close-on-exec.
-unsafe fn arrange_fds(sync_fd: c_int, p: &ProcessPlan) {
+/// Put stdio (or terminal `tty`) and the extra fds in place; everything
+/// else close-on-exec.
+unsafe fn arrange_fds(sync_fd: c_int, p: &ProcessPlan, tty: c_int) {
     // first move every source above the targets (0 .. 3+n), so no dup2
     // clobbers one; the lowest such fd keeps within a small RLIMIT_NOFILE
     let high: c_int = 3 + p.extra_fds.len().min(64) as c_int;
     let mut moved = [-1 as c_int; 3];
     for (i, &fd) in p.stdio.iter().enumerate() {
-        let src = if p.tty >= 0 { p.tty } else { fd };
+        let src = if tty >= 0 { tty } else { fd };
         if src >= 0 {
             moved[i] = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, high);
             check(

@@ -81,6 +81,9 @@ pub(crate) struct Spawned {
     pub sync: OwnedFd,
     /// The seccomp notification listener, when the filter notifies.
     pub listener: Option<OwnedFd>,
+    /// The master of a pty the child made in the container (exec with a
+    /// terminal).
+    pub pty: Option<OwnedFd>,
 }
 
 /// Clone a child that carries out `plan` under a monitor in `mode`, do
@@ -138,6 +141,7 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup, mode: &monitor::Mode) ->
     let mut intermediate: Option<Proc> = None;
     let mut late: Option<Cgroup> = None;
     let mut listener: Option<OwnedFd> = None;
+    let mut pty: Option<OwnedFd> = None;
     let notify = plan.process.seccomp.as_ref().is_some_and(|f| f.notify());
     let res = (|| -> Result<()> {
         if plan.wait_maps {
@@ -158,6 +162,9 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup, mode: &monitor::Mode) ->
             late = Some(cg.clone());
             cg.attach(process.pid)?;
             send(&ours, Phase::CgroupReady, plan)?;
+        }
+        if plan.process.pty_inside {
+            pty = Some(expect_fd(&ours, Phase::Pty, plan)?.1);
         }
         if notify {
             listener = Some(expect_fd(&ours, Phase::Listener, plan)?.1);
@@ -216,6 +223,7 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup, mode: &monitor::Mode) ->
         monitor,
         sync: ours,
         listener,
+        pty,
     })
 }
 
@@ -344,6 +352,9 @@ fn child_error(m: &Msg, plan: &ChildPlan) -> Error {
         Step::ReadonlyPath => rootfs
             .and_then(|r| r.readonly.get(i))
             .map(|p| format!("read-only remount of /{}", p.to_string_lossy())),
+        Step::WritablePath => rootfs
+            .and_then(|r| r.writable.get(i))
+            .map(|p| format!("keeping /{} writable", p.to_string_lossy())),
         Step::DropBounding | Step::RaiseAmbient => caps::all()
             .into_iter()
             .find(|c| c.index() as usize == i)

@@ -204,6 +204,24 @@ pub(crate) unsafe fn setup(sync: c_int, p: &RootfsPlan) {
         do_mount(sync, root, m, index);
         index += 1;
     }
+    if let Some(src) = &p.boot_id {
+        let t = open_in_root(
+            root,
+            c"proc/sys/kernel/random/boot_id".as_ptr(),
+            libc::O_PATH,
+        );
+        check(sync, t as _, Stage::Mount, Step::BootId, 0);
+        let mut dst = [0u8; 32];
+        let r = libc::mount(
+            src.as_ptr(),
+            fd_path(t, &mut dst),
+            null(),
+            libc::MS_BIND,
+            null(),
+        );
+        check(sync, r as _, Stage::Mount, Step::BootId, 1);
+        libc::close(t);
+    }
     if !p.devices.is_empty() || !p.dev_symlinks.is_empty() || !p.terminals.is_empty() {
         devices(sync, root, p);
     }
@@ -380,6 +398,25 @@ unsafe fn mask_and_protect(sync: c_int, p: &RootfsPlan) {
             libc::mount(c"/dev/null".as_ptr(), target, null(), libc::MS_BIND, null())
         };
         check(sync, r as _, Stage::MaskPaths, Step::Mask, i as u32);
+        libc::close(fd);
+    }
+    for (i, rel) in p.writable.iter().enumerate() {
+        let fd = open_in_root(root, rel.as_ptr(), libc::O_PATH);
+        if fd < 0 {
+            if errno() == libc::ENOENT {
+                continue;
+            }
+            fail(
+                sync,
+                Stage::MaskPaths,
+                Step::WritablePath,
+                i as u32,
+                errno(),
+            );
+        }
+        let target = fd_path(fd, &mut path);
+        let r = libc::mount(target, target, null(), libc::MS_BIND | libc::MS_REC, null());
+        check(sync, r as _, Stage::MaskPaths, Step::WritablePath, i as u32);
         libc::close(fd);
     }
     for (i, rel) in p.readonly.iter().enumerate() {

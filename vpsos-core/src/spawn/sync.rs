@@ -14,9 +14,10 @@
 //! | 2 | waits for `Go`                           | writes id maps, rlimits, oom score; `Go` |
 //! | 3 | forks into its PID ns; `Pid` + pidfd     | takes the pidfd of the real process      |
 //! | 4 | sets up the rootfs; waits `CgroupReady`  | (v1) joins the late cgroup; `CgroupReady`|
-//! | 5 | user, caps, fds, label; loads seccomp; `Listener` + fd | takes the listener (notify profiles) |
-//! | 6 | init: `Ready`, then waits for the start  | create returns; run sends `Start`        |
-//! | 7 | execs (socket closes)                    | end-of-file: the exec happened           |
+//! | 5 | user, caps; (exec with a terminal) a pty of its devpts, `Pty` + master | takes the master |
+//! | 6 | fds, label; loads seccomp; `Listener` + fd | takes the listener (notify profiles) |
+//! | 7 | init: `Ready`, then waits for the start  | create returns; run sends `Start`        |
+//! | 8 | execs (socket closes)                    | end-of-file: the exec happened           |
 //!
 //! At any step the child may instead send `Error` (stage, step, errno,
 //! index) and exit; after `Ready` it also writes that message to the
@@ -48,6 +49,9 @@ pub(crate) enum Phase {
     CgroupReady = 7,
     /// Child → parent: the seccomp notification listener, fd attached.
     Listener = 8,
+    /// Child → parent (exec with a terminal): the master of the pty it
+    /// made in the container's devpts, fd attached.
+    Pty = 9,
 }
 
 /// The system call (or small group of them) that failed within a
@@ -79,6 +83,8 @@ pub(crate) enum Step {
     Mask,
     ReadonlyPath,
     ReadonlyRoot,
+    WritablePath,
+    BootId,
     CgroupUnshare,
     Setsid,
     ControllingTty,
@@ -97,10 +103,11 @@ pub(crate) enum Step {
     OpenFifo,
     WaitStart,
     Exec,
+    PtyInside,
 }
 
 impl Step {
-    const ALL: [Step; 41] = [
+    const ALL: [Step; 44] = [
         Step::Setns,
         Step::Unshare,
         Step::Fork,
@@ -124,6 +131,8 @@ impl Step {
         Step::Mask,
         Step::ReadonlyPath,
         Step::ReadonlyRoot,
+        Step::WritablePath,
+        Step::BootId,
         Step::CgroupUnshare,
         Step::Setsid,
         Step::ControllingTty,
@@ -142,6 +151,7 @@ impl Step {
         Step::OpenFifo,
         Step::WaitStart,
         Step::Exec,
+        Step::PtyInside,
     ];
 
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
@@ -174,6 +184,8 @@ impl Step {
             Step::Mask => "masking",
             Step::ReadonlyPath => "read-only remount of",
             Step::ReadonlyRoot => "read-only remount of /",
+            Step::WritablePath => "keeping writable",
+            Step::BootId => "binding boot_id",
             Step::CgroupUnshare => "unshare(CLONE_NEWCGROUP)",
             Step::Setsid => "setsid",
             Step::ControllingTty => "TIOCSCTTY",
@@ -192,6 +204,7 @@ impl Step {
             Step::OpenFifo => "opening the exec fifo",
             Step::WaitStart => "waiting for start",
             Step::Exec => "execve",
+            Step::PtyInside => "making a pty in the container's devpts",
         }
     }
 }
