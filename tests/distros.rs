@@ -182,6 +182,34 @@ fn boot_runit() {
     boot_cycle("runit");
 }
 
+/// A systemd init with its cgroup explicitly not delegated could only die
+/// at once: refused before anything is made, naming the field.
+#[test]
+fn systemd_without_delegation_is_refused() {
+    require_root!();
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("lib/systemd")).unwrap();
+    std::fs::create_dir_all(root.path().join("sbin")).unwrap();
+    std::fs::write(root.path().join("lib/systemd/systemd"), "").unwrap();
+    std::os::unix::fs::symlink("/lib/systemd/systemd", root.path().join("sbin/init")).unwrap();
+    let cfg = Config::builder(root.path())
+        .id_maps(distro_map())
+        .cgroup(vpsos::CgroupPlacement::at(format!(
+            "{CGROUP_PARENT}/{{id}}"
+        )))
+        .delegate_cgroup(false)
+        .build()
+        .unwrap();
+    let id = "distro-nodelegate";
+    let e = runtime()
+        .create(id, &cfg, CreateOptions::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), vpsos::ErrorKind::InvalidConfig, "{e}");
+    assert_eq!(e.field(), Some("cgroup.delegate"), "{e}");
+    assert!(e.to_string().contains("systemd"), "{e}");
+    assert_no_leaks(id, root.path());
+}
+
 /// The tree on a ZFS dataset, idmapped straight (the test VM has ZFS).
 #[test]
 fn boot_systemd_on_zfs_idmapped() {
@@ -202,7 +230,9 @@ fn boot_systemd_on_zfs_idmapped() {
     let pool = common::zfs::Pool::with_size("dist", 1 << 30);
     let ds = pool.ds("ct");
     let zfs = zfs.unwrap();
-    zfs.create(&ds, &[]).unwrap();
+    // osctld's dataset properties: the tree carries POSIX ACLs
+    zfs.create(&ds, &[("acltype", "posix"), ("xattr", "sa")])
+        .unwrap();
     let root = pool.path("ct");
     let ok = std::process::Command::new("cp")
         .arg("-a")
@@ -230,8 +260,16 @@ fn boot_systemd_on_zfs_idmapped() {
     let how = ct.stop(Duration::from_secs(60)).unwrap();
     assert_eq!((how.exit.reason(), how.killed), (EndReason::Halt, false));
     ct.delete().unwrap();
-    // what systemd wrote landed on disk as 0 (the map's other side)
-    let md = std::fs::metadata(root.join("var/log/journal")).unwrap();
+    // what journald wrote at boot landed on disk as 0 (the map's other
+    // side): its persistent journal, /var/log/journal/<machine id>/
+    let journal = std::fs::read_dir(root.join("var/log/journal"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten())
+        .filter_map(|e| e.ok())
+        .find(|e| e.file_name() == "system.journal")
+        .expect("journald wrote no system.journal");
+    let md = journal.metadata().unwrap();
     assert_eq!(std::os::unix::fs::MetadataExt::uid(&md), 0);
     assert_no_leaks(&id, &root);
 }

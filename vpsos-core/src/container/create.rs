@@ -128,6 +128,20 @@ fn planned(rt: &Runtime, id: &str, config: &Config) -> Result<StateFile> {
     })
 }
 
+/// What the init found in the rootfs cannot do without: systemd makes
+/// its own cgroups (`init.scope`, slices) and exits at once when its
+/// cgroup is read-only.
+fn check_init(config: &Config, kind: InitKind) -> Result<()> {
+    if kind == InitKind::Systemd && config.cgroup.enabled && config.cgroup.delegate == Some(false) {
+        return Err(Error::invalid(
+            "cgroup.delegate",
+            "the init is systemd, which creates its own cgroups and fails on a read-only one: \
+             leave it unset (delegated for systemd) or set it",
+        ));
+    }
+    Ok(())
+}
+
 /// The description a start works from: what the config leaves to vpsos
 /// decided by the init found in the rootfs (cgroup delegation for
 /// systemd) and the init's `container=` added. The state keeps the
@@ -217,6 +231,7 @@ pub(super) fn make(
     config.validate()?;
     check_features(config)?;
     let mut st = planned(rt, id, config)?;
+    check_init(config, st.init_kind.unwrap_or(InitKind::Other))?;
     if let Some(p) = &st.cgroup {
         if Cgroup::open(p).exists() {
             return Err(Error::new(

@@ -170,21 +170,32 @@ impl Container {
         for r in &process.rlimits {
             rlimits.push((r.resource_id()?, r.soft, r.hard));
         }
-        let host = HostSetup {
+        let (read, write) = status_pipe()?;
+        let mode = monitor::Mode::Proc {
+            id: &self.id,
+            status: write.as_raw_fd(),
+        };
+        let mut host = HostSetup {
             cgroup: cgroup.as_ref(),
             rlimits,
             oom_score_adj: process.oom_score_adj,
             ..HostSetup::default()
         };
-        let (read, write) = status_pipe()?;
-        let spawned = spawn::spawn(
-            &plan,
-            &host,
-            &monitor::Mode::Proc {
-                id: &self.id,
-                status: write.as_raw_fd(),
-            },
-        )?;
+        let spawned = match spawn::spawn(&plan, &host, &mode) {
+            // the init enabled controllers in the top cgroup between the
+            // look above and the clone: once more, into its own cgroup
+            Err(e)
+                if e.errno() == Some(libc::EBUSY) && cgroup.as_ref().is_some_and(|c| c.is_v2()) =>
+            {
+                let again = st
+                    .cgroup
+                    .as_deref()
+                    .map(|p| exec_cgroup(Cgroup::open(p), init.r.pid));
+                host.cgroup = again.as_ref();
+                spawn::spawn(&plan, &host, &mode)?
+            }
+            r => r?,
+        };
         drop(write);
         Ok(ExecProcess {
             pid: spawned.process.pid,
