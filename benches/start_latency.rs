@@ -41,6 +41,8 @@ fn main() {
         .build()
         .expect("bench config");
     let rt = Runtime::with_root("/run/vpsos-bench");
+    // per run: (run, wait, delete), for VPSOS_BENCH_PHASES
+    let phases = std::cell::RefCell::new(Vec::new());
     let one = |i: usize| {
         let t = Instant::now();
         let opts = CreateOptions {
@@ -48,10 +50,14 @@ fn main() {
             ..Default::default()
         };
         let ct = rt.run(&format!("b{i}"), &cfg, opts).expect("run");
+        let t1 = t.elapsed();
         let st = ct.wait().expect("wait");
+        let t2 = t.elapsed();
         ct.delete().expect("delete");
         assert!(st.status().is_some_and(|s| s.success()));
-        t.elapsed()
+        let all = t.elapsed();
+        phases.borrow_mut().push([t1, t2 - t1, all - t2]);
+        all
     };
     for i in 0..10 {
         one(i); // warm-up
@@ -64,6 +70,15 @@ fn main() {
     // leave the host as it was: the (now empty) parent cgroup goes too
     for h in vpsos::cgroup::hierarchies() {
         let _ = std::fs::remove_dir(h.mountpoint.join("vpsos-bench"));
+    }
+    if std::env::var_os("VPSOS_BENCH_PHASES").is_some() {
+        let p = phases.borrow();
+        let p = &p[10..];
+        for (k, name) in ["run", "wait", "delete"].iter().enumerate() {
+            let mut v: Vec<Duration> = p.iter().map(|x| x[k]).collect();
+            v.sort();
+            println!("  {name:<6} median {:.3} ms", ms(v[v.len() / 2]));
+        }
     }
     let workload = if system { "system" } else { "bare" };
     println!("vpsos in-process ({workload}): {runs} runs, median {median:.3} ms, p95 {p95:.3} ms");
