@@ -9,6 +9,10 @@ use std::fmt;
 
 /// Stable classification of an [`Error`].
 ///
+/// Each kind has a fixed number ([`ErrorKind::code`]), the same in every
+/// release and in the C ABI (`VPSOS_E_*`): new kinds get new numbers,
+/// numbers are never reused.
+///
 /// ```
 /// use vpsos_core::{Error, ErrorKind};
 /// let e = Error::new(ErrorKind::Busy, "deleting container ct1: it is still running");
@@ -16,31 +20,67 @@ use std::fmt;
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[repr(u32)]
 pub enum ErrorKind {
     /// The container description (or another argument) is invalid.
-    InvalidConfig,
+    InvalidConfig = 1,
     /// The named container, file or object does not exist.
-    NotFound,
+    NotFound = 2,
     /// Something with that name already exists.
-    AlreadyExists,
+    AlreadyExists = 3,
     /// The kernel refused for lack of privilege.
-    PermissionDenied,
+    PermissionDenied = 4,
     /// The host lacks a kernel or host feature the request needs.
-    Unsupported,
+    Unsupported = 5,
     /// The object is in use or in the wrong state (e.g. deleting a running container).
-    Busy,
+    Busy = 6,
     /// The container's child process failed during setup; see [`Error::stage`].
-    Child,
+    Child = 7,
     /// Any other I/O or system-call failure.
-    Io,
+    Io = 8,
     /// An external tool failed; the message carries its stderr.
-    Command,
+    Command = 9,
     /// A blocking call was cancelled by the caller (a
     /// [`Cancel`](crate::until::Cancel) fired).
-    Cancelled,
+    Cancelled = 10,
+}
+
+impl ErrorKind {
+    const ALL: [ErrorKind; 10] = [
+        ErrorKind::InvalidConfig,
+        ErrorKind::NotFound,
+        ErrorKind::AlreadyExists,
+        ErrorKind::PermissionDenied,
+        ErrorKind::Unsupported,
+        ErrorKind::Busy,
+        ErrorKind::Child,
+        ErrorKind::Io,
+        ErrorKind::Command,
+        ErrorKind::Cancelled,
+    ];
+
+    /// Its stable number (`InvalidConfig` is 1; 0 is "no error" in the C ABI).
+    ///
+    /// ```
+    /// use vpsos_core::ErrorKind;
+    /// assert_eq!(ErrorKind::NotFound.code(), 2);
+    /// assert_eq!(ErrorKind::from_code(2), Some(ErrorKind::NotFound));
+    /// assert_eq!(ErrorKind::from_code(0), None);
+    /// ```
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+
+    /// The kind with number `code`, if there is one.
+    pub fn from_code(code: u32) -> Option<ErrorKind> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
+    }
 }
 
 /// Where in the child's setup (between clone and exec) a failure happened.
+///
+/// Each stage has a fixed number ([`Stage::code`]), the same in every
+/// release and in the C ABI: new stages get new numbers.
 ///
 /// ```
 /// use vpsos_core::Stage;
@@ -48,53 +88,59 @@ pub enum ErrorKind {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[repr(u32)]
 pub enum Stage {
     /// Waiting on or talking over the parent⇄child sync socket.
-    Sync,
+    Sync = 0,
     /// Joining an existing namespace with setns(2).
-    JoinNamespace,
+    JoinNamespace = 1,
     /// Creating namespaces with unshare(2).
-    Unshare,
+    Unshare = 2,
     /// Forking the process that enters a new PID namespace.
-    Fork,
+    Fork = 3,
     /// Setting up the time namespace offsets.
-    TimeNamespace,
+    TimeNamespace = 4,
     /// Creating the cgroup namespace.
-    CgroupNamespace,
+    CgroupNamespace = 5,
     /// Setting mount propagation or binding the rootfs.
-    RootfsPrepare,
+    RootfsPrepare = 6,
     /// Mounting one entry of the mount list (the message names it).
-    Mount,
+    Mount = 7,
     /// Creating device nodes under /dev.
-    Devices,
+    Devices = 8,
     /// Setting up the console pty.
-    Console,
+    Console = 9,
     /// pivot_root(2) into the rootfs.
-    PivotRoot,
+    PivotRoot = 10,
     /// Masking or read-only-remounting paths.
-    MaskPaths,
+    MaskPaths = 11,
     /// Setting hostname or domain name.
-    Hostname,
+    Hostname = 12,
     /// Bringing up the loopback interface.
-    Loopback,
+    Loopback = 13,
     /// Waiting for the start signal on the exec fifo.
-    ExecFifo,
+    ExecFifo = 14,
     /// Switching to the configured uid/gid/groups.
-    SetUser,
+    SetUser = 15,
     /// Applying capability sets.
-    Capabilities,
+    Capabilities = 16,
     /// Setting no_new_privs, umask or the working directory.
-    ProcessAttrs,
+    ProcessAttrs = 17,
     /// Loading the seccomp filter, or handing its listener to the parent.
-    Seccomp,
+    Seccomp = 18,
     /// Setting the AppArmor label to exec into.
-    AppArmor,
+    AppArmor = 19,
     /// execve(2) of the init or exec'd process.
-    Exec,
+    Exec = 20,
+    /// Joining a session keyring of its own (the caller's stays out of reach).
+    Keyring = 21,
+    /// Moving into a mount namespace whose mounts the container cannot
+    /// undo (masks, read-only paths, /proc and /sys locked).
+    LockMounts = 22,
 }
 
 impl Stage {
-    pub(crate) const ALL: [Stage; 21] = [
+    pub(crate) const ALL: [Stage; 23] = [
         Stage::Sync,
         Stage::JoinNamespace,
         Stage::Unshare,
@@ -116,14 +162,24 @@ impl Stage {
         Stage::Seccomp,
         Stage::AppArmor,
         Stage::Exec,
+        Stage::Keyring,
+        Stage::LockMounts,
     ];
 
-    pub(crate) fn code(self) -> u32 {
-        Self::ALL.iter().position(|s| *s == self).unwrap_or(0) as u32
+    /// Its stable number (`Sync` is 0).
+    ///
+    /// ```
+    /// use vpsos_core::Stage;
+    /// assert_eq!(Stage::Mount.code(), 7);
+    /// assert_eq!(Stage::from_code(7), Some(Stage::Mount));
+    /// ```
+    pub fn code(self) -> u32 {
+        self as u32
     }
 
-    pub(crate) fn from_code(code: u32) -> Stage {
-        Self::ALL.get(code as usize).copied().unwrap_or(Stage::Sync)
+    /// The stage with number `code`, if there is one.
+    pub fn from_code(code: u32) -> Option<Stage> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
     }
 
     fn name(self) -> &'static str {
@@ -149,6 +205,8 @@ impl Stage {
             Stage::Seccomp => "seccomp",
             Stage::AppArmor => "apparmor exec label",
             Stage::Exec => "exec",
+            Stage::Keyring => "session keyring",
+            Stage::LockMounts => "locking the mounts",
         }
     }
 }
@@ -290,7 +348,8 @@ fn kind_of_errno(errno: i32) -> ErrorKind {
         libc::EEXIST => ErrorKind::AlreadyExists,
         libc::EBUSY => ErrorKind::Busy,
         libc::ENOSYS | libc::EOPNOTSUPP => ErrorKind::Unsupported,
-        libc::EINVAL => ErrorKind::InvalidConfig,
+        // EINVAL says the kernel refused an argument, not which: the
+        // message names the call; InvalidConfig is for vpsos's own checks
         _ => ErrorKind::Io,
     }
 }
@@ -362,10 +421,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stage_codes_round_trip() {
+    fn codes_round_trip_and_stay_put() {
         for s in Stage::ALL {
-            assert_eq!(Stage::from_code(s.code()), s);
+            assert_eq!(Stage::from_code(s.code()), Some(s));
         }
+        for k in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_code(k.code()), Some(k));
+        }
+        // the numbers are an ABI: these never change
+        assert_eq!(
+            ErrorKind::ALL.map(ErrorKind::code),
+            [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+        );
+        assert_eq!(Stage::Sync.code(), 0);
+        assert_eq!(Stage::Exec.code(), 20);
+        assert_eq!(Stage::LockMounts.code(), 22);
+        assert_eq!(Stage::from_code(99), None);
     }
 
     #[test]
