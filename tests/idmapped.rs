@@ -135,6 +135,7 @@ fn idmapped_rootfs_on_tmpfs() {
 fn idmapped_needs_a_user_namespace_with_maps() {
     let e = Config::builder("/srv/x")
         .namespace(vpsos::NamespaceKind::User, None)
+        .privileged(true)
         .idmapped_rootfs(true)
         .build()
         .unwrap_err();

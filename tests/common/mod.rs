@@ -271,6 +271,7 @@ pub fn held_caps() -> vpsos::Capabilities {
 pub fn privileged_config() -> ConfigBuilder {
     Config::builder(rootfs())
         .namespace(vpsos::NamespaceKind::User, None)
+        .privileged(true)
         .hostname("testct")
         .cgroup(CgroupPlacement::at(format!("{CGROUP_PARENT}/{{id}}")))
         .capabilities(held_caps())

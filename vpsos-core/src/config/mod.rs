@@ -19,7 +19,8 @@ pub use console::Console;
 pub use devices::{DeviceAccess, DeviceKind, DeviceRule};
 pub use init::{Halt, InitKind};
 pub use resources::{
-    BlockIoLimit, CpuLimits, CpusetLimits, MemoryLimits, PidsLimits, Resources, UNLIMITED,
+    BlockIoLimit, CpuLimits, CpusetLimits, MemoryLimits, PidsLimits, Resources, DEFAULT_PIDS_MAX,
+    UNLIMITED,
 };
 
 pub use caps::Capability;
@@ -188,8 +189,9 @@ pub struct Config {
     /// cgroup placement.
     #[serde(default)]
     pub cgroup: CgroupPlacement,
-    /// Resource limits, applied before the init runs.
-    #[serde(default)]
+    /// Resource limits, applied before the init runs. A process limit of
+    /// [`DEFAULT_PIDS_MAX`] unless set ([`UNLIMITED`] for none).
+    #[serde(default = "Resources::system_default")]
     pub resources: Resources,
     /// Device allow list (everything else is denied); rules with a path
     /// also get a node in the container.
@@ -206,6 +208,13 @@ pub struct Config {
     /// cannot do: hwclock, sysctl, module loading). `None`: leave it.
     #[serde(default = "default_container_env")]
     pub container_env: Option<String>,
+    /// The container's root is meant to be the host's root: it runs
+    /// without a user namespace, or its id maps cover host uid or gid 0.
+    /// Off by default, and then such a config is refused, so that no one
+    /// makes a privileged container by mistake (with a map such as
+    /// `0:0:1` the container writes the host's /proc/sys).
+    #[serde(default)]
+    pub privileged: bool,
     /// Leave /proc/sys writable. By default it is read-only but for
     /// /proc/sys/net (in a new network namespace), as LXC's `proc:mixed`.
     #[serde(default)]
@@ -290,11 +299,12 @@ impl Config {
                     ..Process::new(["/sbin/init"])
                 },
                 cgroup: CgroupPlacement::default(),
-                resources: Resources::default(),
+                resources: Resources::system_default(),
                 devices: DeviceRule::system_defaults(),
                 halt: Halt::default(),
                 container_env: default_container_env(),
                 writable_proc_sys: false,
+                privileged: false,
                 seccomp: default_seccomp(),
                 apparmor: Default::default(),
                 interfaces: vec![],
@@ -339,9 +349,25 @@ pub struct ConfigBuilder {
 }
 
 impl ConfigBuilder {
-    /// Set the resource limits.
+    /// Set the resource limits; a process limit left unset stays the
+    /// default ([`DEFAULT_PIDS_MAX`]; `pids_max(UNLIMITED)` for none).
+    ///
+    /// ```
+    /// use vpsos_core::config::{Resources, DEFAULT_PIDS_MAX, UNLIMITED};
+    /// use vpsos_core::{Config, IdMap};
+    /// let b = || Config::builder("/srv/ct").id_maps(IdMap::single(0, 100000, 65536));
+    /// let c = b().resources(Resources::default().memory_max(1 << 30)).build()?;
+    /// assert_eq!(c.resources.pids.max, Some(DEFAULT_PIDS_MAX));
+    /// let c = b().resources(Resources::default().pids_max(UNLIMITED)).build()?;
+    /// assert_eq!(c.resources.pids.max, Some(UNLIMITED));
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
     pub fn resources(mut self, resources: Resources) -> Self {
-        self.config.resources = resources;
+        let pids = match resources.pids.max {
+            Some(_) => resources.pids.clone(),
+            None => PidsLimits::system_default(),
+        };
+        self.config.resources = Resources { pids, ..resources };
         self
     }
 
@@ -355,6 +381,23 @@ impl ConfigBuilder {
     /// Replace the whole device allow list.
     pub fn devices(mut self, rules: Vec<DeviceRule>) -> Self {
         self.config.devices = rules;
+        self
+    }
+
+    /// Say that the container is meant to be privileged: no user
+    /// namespace, or id maps that cover host uid or gid 0 (refused
+    /// otherwise; see [`Config::privileged`]).
+    ///
+    /// ```
+    /// use vpsos_core::{Config, IdMap};
+    /// let map = IdMap::single(0, 0, 65536);
+    /// let e = Config::builder("/srv/ct").id_maps(map.clone()).build().unwrap_err();
+    /// assert_eq!(e.field(), Some("uid_map"));
+    /// Config::builder("/srv/ct").id_maps(map).privileged(true).build()?;
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
+    pub fn privileged(mut self, on: bool) -> Self {
+        self.config.privileged = on;
         self
     }
 

@@ -100,7 +100,7 @@ pub enum NamespaceMode {
 /// assert_eq!(TimeOffsets::default(), TimeOffsets::ZeroUptime);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum TimeOffsets {
     /// Shift boottime and monotonic back so the container's uptime starts
     /// near zero (what osctld does).

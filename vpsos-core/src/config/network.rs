@@ -7,7 +7,7 @@ use std::net::IpAddr;
 
 /// How an interface reaches the host.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase", tag = "type")]
+#[serde(rename_all = "lowercase", tag = "type", deny_unknown_fields)]
 pub enum InterfaceKind {
     /// A veth whose host end is a port of the host bridge `bridge`.
     Bridged {
@@ -38,13 +38,16 @@ pub enum InterfaceKind {
 /// assert_eq!(i.addresses.len(), 1);
 /// # Ok::<(), vpsos_core::Error>(())
 /// ```
-// no deny_unknown_fields: serde cannot combine it with the flattened kind
+///
+/// In JSON it is one flat object, `{"name": "eth0", "type": "bridged",
+/// "bridge": "br0", ...}`; a field it does not know, or one that does not
+/// belong to its type, is an error.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "InterfaceJson", into = "InterfaceJson")]
 pub struct Interface {
     /// Its name inside the container (`eth0`).
     pub name: String,
     /// Bridged, routed or tap.
-    #[serde(flatten)]
     pub kind: InterfaceKind,
     /// The host end's name; default `vps` + a hash of the container id +
     /// the interface's position.
@@ -74,6 +77,97 @@ pub struct Interface {
     /// ingress redirected to an ifb with a tbf; osctld's `max_tx`).
     #[serde(default)]
     pub max_tx: Option<u64>,
+}
+
+/// [`Interface`]'s JSON form: its kind's fields beside the others (serde
+/// cannot deny unknown fields of a struct with a flattened enum).
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InterfaceJson {
+    name: String,
+    #[serde(rename = "type")]
+    kind: KindName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    bridge: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    routes: Option<Vec<IpCidr>>,
+    #[serde(default)]
+    host_name: Option<String>,
+    #[serde(default)]
+    mac: Option<String>,
+    #[serde(default)]
+    mtu: Option<u32>,
+    #[serde(default)]
+    addresses: Vec<IpCidr>,
+    #[serde(default)]
+    gateway: Option<IpAddr>,
+    #[serde(default)]
+    gateway6: Option<IpAddr>,
+    #[serde(default)]
+    max_rx: Option<u64>,
+    #[serde(default)]
+    max_tx: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum KindName {
+    Bridged,
+    Routed,
+    Tap,
+}
+
+impl TryFrom<InterfaceJson> for Interface {
+    type Error = String;
+
+    fn try_from(j: InterfaceJson) -> std::result::Result<Interface, String> {
+        let kind = match (j.kind, j.bridge, j.routes) {
+            (KindName::Bridged, Some(bridge), None) => InterfaceKind::Bridged { bridge },
+            (KindName::Bridged, None, _) => return Err("a bridged interface needs `bridge`".into()),
+            (KindName::Routed, None, routes) => InterfaceKind::Routed {
+                routes: routes.unwrap_or_default(),
+            },
+            (KindName::Tap, None, None) => InterfaceKind::Tap,
+            (_, Some(_), _) => return Err("`bridge` belongs to a bridged interface".into()),
+            (_, _, Some(_)) => return Err("`routes` belong to a routed interface".into()),
+        };
+        Ok(Interface {
+            name: j.name,
+            kind,
+            host_name: j.host_name,
+            mac: j.mac,
+            mtu: j.mtu,
+            addresses: j.addresses,
+            gateway: j.gateway,
+            gateway6: j.gateway6,
+            max_rx: j.max_rx,
+            max_tx: j.max_tx,
+        })
+    }
+}
+
+impl From<Interface> for InterfaceJson {
+    fn from(i: Interface) -> InterfaceJson {
+        let (kind, bridge, routes) = match i.kind {
+            InterfaceKind::Bridged { bridge } => (KindName::Bridged, Some(bridge), None),
+            InterfaceKind::Routed { routes } => (KindName::Routed, None, Some(routes)),
+            InterfaceKind::Tap => (KindName::Tap, None, None),
+        };
+        InterfaceJson {
+            name: i.name,
+            kind,
+            bridge,
+            routes,
+            host_name: i.host_name,
+            mac: i.mac,
+            mtu: i.mtu,
+            addresses: i.addresses,
+            gateway: i.gateway,
+            gateway6: i.gateway6,
+            max_rx: i.max_rx,
+            max_tx: i.max_tx,
+        }
+    }
 }
 
 fn check_name(field: &str, n: &str) -> Result<()> {
@@ -231,5 +325,41 @@ mod tests {
         // what the state file holds reads back
         let j = serde_json::to_string(&i).unwrap();
         assert_eq!(serde_json::from_str::<Interface>(&j).unwrap(), i);
+    }
+
+    /// A typo or a field of another type is an error, never ignored.
+    #[test]
+    fn json_refuses_unknown_and_misplaced_fields() {
+        for (j, why) in [
+            (
+                r#"{"name": "eth0", "type": "bridged", "bridge": "br0", "max_rxx": 1}"#,
+                "unknown field",
+            ),
+            (
+                r#"{"name": "eth0", "type": "routed", "bridge": "br0"}"#,
+                "bridged",
+            ),
+            (r#"{"name": "eth0", "type": "tap", "routes": []}"#, "routed"),
+            (r#"{"name": "eth0", "type": "bridged"}"#, "needs `bridge`"),
+            (r#"{"name": "eth0", "type": "veth"}"#, "unknown variant"),
+        ] {
+            let e = serde_json::from_str::<Interface>(j)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(why), "{j}: {e}");
+        }
+        for i in [
+            Interface::routed("eth1").address("10.0.0.2/32".parse().unwrap()),
+            Interface::tap("tap0"),
+            Interface {
+                kind: InterfaceKind::Routed {
+                    routes: vec!["10.1.0.0/16".parse().unwrap()],
+                },
+                ..Interface::routed("eth2")
+            },
+        ] {
+            let j = serde_json::to_string(&i).unwrap();
+            assert_eq!(serde_json::from_str::<Interface>(&j).unwrap(), i, "{j}");
+        }
     }
 }

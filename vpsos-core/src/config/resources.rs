@@ -87,17 +87,46 @@ pub struct CpusetLimits {
     pub mems: Option<String>,
 }
 
+/// The `pids.max` of a container whose config does not set one: room for
+/// any real workload's processes and threads (an idle Debian system runs
+/// a few dozen, a busy application server a few thousand), while a fork
+/// bomb stops there instead of taking the host's pid space (`pid_max` is
+/// 32768 on many hosts). [`UNLIMITED`] (JSON `null`) for none.
+pub const DEFAULT_PIDS_MAX: u64 = 4096;
+
+fn default_pids_max() -> Option<u64> {
+    Some(DEFAULT_PIDS_MAX)
+}
+
 /// Process count limit (`pids.max`).
 ///
+/// In a container description an absent `max` is [`DEFAULT_PIDS_MAX`]
+/// and `null` is no limit; `Default` (for [`Resources`] updates) sets
+/// nothing.
+///
 /// ```
-/// use vpsos_core::config::PidsLimits;
+/// use vpsos_core::config::{PidsLimits, DEFAULT_PIDS_MAX};
 /// assert_eq!(PidsLimits { max: Some(100) }.max, Some(100));
+/// let p: PidsLimits = serde_json::from_str("{}").unwrap();
+/// assert_eq!(p.max, Some(DEFAULT_PIDS_MAX));
+/// let p: PidsLimits = serde_json::from_str(r#"{"max": null}"#).unwrap();
+/// assert_eq!(p.max, None);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PidsLimits {
     /// Maximum number of tasks; [`UNLIMITED`] for none.
+    #[serde(default = "default_pids_max")]
     pub max: Option<u64>,
+}
+
+impl PidsLimits {
+    /// A container's default: [`DEFAULT_PIDS_MAX`].
+    pub fn system_default() -> PidsLimits {
+        PidsLimits {
+            max: default_pids_max(),
+        }
+    }
 }
 
 /// Throttling of one block device (`io.max`; v1
@@ -211,7 +240,9 @@ pub struct Resources {
     pub cpu: CpuLimits,
     /// CPU and memory-node pinning.
     pub cpuset: CpusetLimits,
-    /// Process count.
+    /// Process count (in a container description: [`DEFAULT_PIDS_MAX`]
+    /// unless set).
+    #[serde(default = "PidsLimits::system_default")]
     pub pids: PidsLimits,
     /// Per-device I/O throttles.
     pub block_io: Vec<BlockIoLimit>,
@@ -260,9 +291,29 @@ impl Resources {
         self
     }
 
+    /// What a container gets when its description sets no limit: only
+    /// [`DEFAULT_PIDS_MAX`].
+    ///
+    /// ```
+    /// use vpsos_core::config::{Resources, DEFAULT_PIDS_MAX};
+    /// assert_eq!(Resources::system_default().pids.max, Some(DEFAULT_PIDS_MAX));
+    /// assert!(Resources::system_default().is_system_default());
+    /// ```
+    pub fn system_default() -> Resources {
+        Resources {
+            pids: PidsLimits::system_default(),
+            ..Resources::default()
+        }
+    }
+
     /// Whether nothing is set.
     pub fn is_empty(&self) -> bool {
         *self == Resources::default()
+    }
+
+    /// Whether this is what a container gets by default (or nothing).
+    pub fn is_system_default(&self) -> bool {
+        self.is_empty() || *self == Resources::system_default()
     }
 
     /// `other`'s set fields over ours (block-I/O limits by device).

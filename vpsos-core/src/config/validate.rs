@@ -98,7 +98,7 @@ pub(super) fn config(c: &Config) -> Result<()> {
     }
     let custom_devices = c.devices != crate::config::DeviceRule::system_defaults();
     if !c.cgroup.enabled
-        && (!c.resources.is_empty() || c.cgroup.delegate == Some(true) || custom_devices)
+        && (!c.resources.is_system_default() || c.cgroup.delegate == Some(true) || custom_devices)
     {
         return Err(Error::invalid(
             "cgroup.enabled",
@@ -169,6 +169,25 @@ fn namespaces(c: &Config) -> Result<()> {
                     "container root (gid 0) is not mapped",
                 ));
             }
+            for (field, map, what) in [("uid_map", uid, "uid"), ("gid_map", gid, "gid")] {
+                if let (Some(inside), false) = (map.to_container(0), c.privileged) {
+                    return Err(Error::invalid(
+                        field,
+                        format!(
+                            "it maps host {what} 0 (root) to {inside} inside, so the container \
+                             acts as host root on files and kernel settings; set `privileged` \
+                             if a privileged container is meant"
+                        ),
+                    ));
+                }
+            }
+        }
+        None if !c.privileged => {
+            return Err(Error::invalid(
+                "namespaces.user",
+                "without a user namespace the container's root is the host's root; \
+                 set `privileged` if a privileged container is meant",
+            ));
         }
         _ => {
             if c.uid_map.is_some() || c.gid_map.is_some() {
@@ -372,10 +391,33 @@ mod tests {
             field(
                 Config::builder("/srv/ct")
                     .namespace(NamespaceKind::User, None)
+                    .privileged(true)
                     .id_maps(IdMap::single(0, 1, 1))
             ),
             "uid_map"
         );
+    }
+
+    /// Host root in the container only when asked for by name.
+    #[test]
+    fn host_root_needs_privileged() {
+        let e = base().id_maps(IdMap::single(0, 0, 1)).build().unwrap_err();
+        assert_eq!(e.field(), Some("uid_map"));
+        assert!(e.to_string().contains("privileged"), "{e}");
+        // host 0 anywhere in the map, for gids too
+        let m: IdMap = "0:100000:1000,1000:0:1".parse().unwrap();
+        assert_eq!(field(base().uid_map(m.clone())), "uid_map");
+        assert_eq!(field(base().gid_map(m.clone())), "gid_map");
+        assert_eq!(
+            field(Config::builder("/srv/ct").namespace(NamespaceKind::User, None)),
+            "namespaces.user"
+        );
+        base().id_maps(m).privileged(true).build().unwrap();
+        Config::builder("/srv/ct")
+            .namespace(NamespaceKind::User, None)
+            .privileged(true)
+            .build()
+            .unwrap();
     }
 
     #[test]
@@ -387,7 +429,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::InvalidConfig);
         let minimal = Config::from_json(
-            r#"{"rootfs":"/x","namespaces":{"mount":"new"},"process":{"args":["/a"]}}"#,
+            r#"{"rootfs":"/x","namespaces":{"mount":"new"},"privileged":true,"process":{"args":["/a"]}}"#,
         )
         .unwrap();
         assert!(minimal.default_mounts);
