@@ -42,6 +42,16 @@ pub struct HostFeatures {
     pub clone3: bool,
     /// `openat2` exists (Linux 5.6+).
     pub openat2: bool,
+    /// `close_range` exists (Linux 5.9+): how a container's process drops
+    /// every fd of the host's it was not given.
+    pub close_range: bool,
+    /// `close_range` takes `CLOSE_RANGE_CLOEXEC` (Linux 5.11+): how the
+    /// last step before exec makes sure no fd but the process's own
+    /// crosses it.
+    pub close_range_cloexec: bool,
+    /// `setns` takes a pidfd (Linux 5.8+): how an exec joins all of a
+    /// running container's namespaces at once, race-free.
+    pub pidfd_setns: bool,
     /// The kernel release (`uname -r`).
     pub kernel: String,
 }
@@ -58,6 +68,9 @@ impl HostFeatures {
 
     /// Look at the host now.
     pub fn detect() -> HostFeatures {
+        let kernel = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default();
         HostFeatures {
             cgroup_mode: cgroup_mode(),
             user_namespaces: Path::new("/proc/self/ns/user").exists()
@@ -70,9 +83,38 @@ impl HostFeatures {
             idmapped_mounts: syscall_exists(libc::SYS_mount_setattr),
             clone3: syscall_exists(libc::SYS_clone3),
             openat2: syscall_exists(libc::SYS_openat2),
-            kernel: nix::sys::utsname::uname()
-                .map(|u| u.release().to_string_lossy().into_owned())
-                .unwrap_or_default(),
+            close_range: close_range_takes(0),
+            close_range_cloexec: close_range_takes(libc::CLOSE_RANGE_CLOEXEC),
+            pidfd_setns: kernel_at_least(&kernel, (5, 8)),
+            kernel,
+        }
+    }
+
+    /// `Unsupported` naming what this host lacks for starting containers
+    /// and running processes in them safely; checked before anything is
+    /// made, so an old kernel fails closed instead of, say, letting a
+    /// host fd through to the container.
+    ///
+    /// ```
+    /// vpsos_core::HostFeatures::get().require_spawn().unwrap(); // Linux 5.11+
+    /// ```
+    pub fn require_spawn(&self) -> crate::Result<()> {
+        let missing = [
+            (self.clone3, "clone3 (Linux 5.3+)"),
+            (self.openat2, "openat2 (Linux 5.6+)"),
+            (self.pidfd_setns, "setns on a pidfd (Linux 5.8+)"),
+            (self.close_range, "close_range (Linux 5.9+)"),
+            (
+                self.close_range_cloexec,
+                "close_range with CLOSE_RANGE_CLOEXEC (Linux 5.11+)",
+            ),
+        ];
+        match missing.iter().find(|(have, _)| !have) {
+            Some((_, what)) => Err(crate::Error::unsupported(format!(
+                "{what}, on kernel {}",
+                self.kernel
+            ))),
+            None => Ok(()),
         }
     }
 
@@ -90,6 +132,9 @@ impl HostFeatures {
             "idmapped_mounts" => self.idmapped_mounts,
             "clone3" => self.clone3,
             "openat2" => self.openat2,
+            "close_range" => self.close_range,
+            "close_range_cloexec" => self.close_range_cloexec,
+            "pidfd_setns" => self.pidfd_setns,
             _ => false,
         }
     }
@@ -118,6 +163,24 @@ fn read_u64(p: &str) -> Option<u64> {
     std::fs::read_to_string(p).ok()?.trim().parse().ok()
 }
 
+/// Whether `close_range` with `flags` works: on fd `u32::MAX` alone, which
+/// no process has open, so nothing is closed or changed.
+fn close_range_takes(flags: libc::c_uint) -> bool {
+    // SAFETY: a range holding no open fd.
+    unsafe { libc::syscall(libc::SYS_close_range, u32::MAX, u32::MAX, flags) == 0 }
+}
+
+/// Whether `release` (`uname -r`, "6.1.0-27-amd64") is at least `want`.
+fn kernel_at_least(release: &str, want: (u32, u32)) -> bool {
+    let mut parts = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|p| p.parse::<u32>().ok());
+    match (parts.next().flatten(), parts.next().flatten()) {
+        (Some(major), Some(minor)) => (major, minor) >= want,
+        _ => false,
+    }
+}
+
 /// Call the syscall with arguments it must reject; ENOSYS means it is missing.
 fn syscall_exists(nr: libc::c_long) -> bool {
     // SAFETY: every probed syscall fails on a -1 fd / null pointers without side effects.
@@ -133,5 +196,17 @@ mod tests {
         assert!(f.clone3, "the kernel has clone3");
         assert!(!f.kernel.is_empty());
         assert!(!f.has("nonsense"));
+        assert!(f.close_range && f.close_range_cloexec && f.pidfd_setns);
+        f.require_spawn().unwrap();
+    }
+
+    #[test]
+    fn kernel_versions_compare() {
+        use super::kernel_at_least as k;
+        assert!(k("6.1.0-27-amd64", (5, 8)));
+        assert!(k("5.8.0", (5, 8)));
+        assert!(!k("5.7.19", (5, 8)));
+        assert!(!k("4.19.0-21-amd64", (5, 8)));
+        assert!(!k("", (5, 8)));
     }
 }

@@ -27,7 +27,7 @@ pub use caps::Capability;
 pub use mount::{Mount, MountKind};
 pub use namespaces::{NamespaceKind, NamespaceMode, Namespaces, TimeOffsets, CLONE_NEWTIME};
 pub use network::{Interface, InterfaceKind};
-pub use process::{Capabilities, Process, Rlimit, User, SYSTEM_CONTAINER_DROPPED};
+pub use process::{rlimit_name, Capabilities, Process, Rlimit, User, SYSTEM_CONTAINER_DROPPED};
 
 use crate::error::{Error, Result};
 use crate::idmap::IdMap;

@@ -86,6 +86,19 @@ impl Rlimit {
     }
 }
 
+/// The name (`nofile`) of the resource with `RLIMIT_*` number `id`.
+///
+/// ```
+/// assert_eq!(vpsos_core::config::rlimit_name(libc::RLIMIT_NOFILE as i32), Some("nofile"));
+/// assert_eq!(vpsos_core::config::rlimit_name(-1), None);
+/// ```
+pub fn rlimit_name(id: i32) -> Option<&'static str> {
+    RLIMITS
+        .iter()
+        .find(|(_, r)| *r as i32 == id)
+        .map(|(n, _)| *n)
+}
+
 /// The five capability sets of a process.
 ///
 /// ```

@@ -86,10 +86,7 @@ fn check_features(config: &Config) -> Result<()> {
     if config.idmapped_rootfs && !f.idmapped_mounts {
         return Err(Error::unsupported("idmapped mounts (Linux 5.12+)"));
     }
-    if !f.clone3 || !f.openat2 {
-        return Err(Error::unsupported("clone3 and openat2 (Linux 5.6+)"));
-    }
-    Ok(())
+    f.require_spawn()
 }
 
 /// How many terminals the monitor holds: the console and the ttys, where

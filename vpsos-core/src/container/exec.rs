@@ -137,6 +137,7 @@ impl Container {
     }
 
     fn exec_inner(&self, process: &Process, opts: CreateOptions) -> Result<ExecProcess> {
+        crate::features::HostFeatures::get().require_spawn()?;
         let st = self.current()?;
         let init = self.running_init(&st, "exec")?;
         if st.phase != Phase::Running && st.phase != Phase::Created {
@@ -158,6 +159,7 @@ impl Container {
         crate::plan::build::check_process_notify(&config, process)?;
         let mut fds = PlanFds::default();
         let mut plan = exec_plan(
+            &self.id,
             &config,
             process,
             &init.pidfd,

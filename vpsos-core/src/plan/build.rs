@@ -349,14 +349,29 @@ pub(crate) fn init_plan(
         process: process(&config.process, config, stdio, extra, console, fds)?,
         fifo_fd,
         report_fd,
+        // the caller names it (keyring_name)
+        keyring: None,
+        lock_mounts: false,
     };
     namespaces(config, &mut plan, fds)?;
+    // under a new user namespace, the container's root could undo mounts
+    // it owns: they go into a namespace it does not own (spawn::lock)
+    plan.lock_mounts = plan.rootfs.is_some()
+        && matches!(
+            config.namespaces.get(NamespaceKind::User),
+            Some(NamespaceMode::New)
+        )
+        && matches!(
+            config.namespaces.get(NamespaceKind::Mount),
+            Some(NamespaceMode::New)
+        );
     Ok(plan)
 }
 
 /// The plan for a process exec'd into a running container whose init is
 /// behind `init_pidfd`.
 pub(crate) fn exec_plan(
+    id: &str,
     config: &Config,
     p: &Process,
     init_pidfd: &OwnedFd,
@@ -392,7 +407,16 @@ pub(crate) fn exec_plan(
         },
         fifo_fd: -1,
         report_fd: -1,
+        keyring: Some(keyring_name(id)),
+        lock_mounts: false,
     })
+}
+
+/// The name of container `id`'s session keyring (`vpsos.<id>`), which its
+/// init and every exec'd process join.
+pub(crate) fn keyring_name(id: &str) -> CString {
+    // ids are checked: no NUL
+    CString::new(format!("vpsos.{id}")).unwrap_or_default()
 }
 
 /// `exec <label>` for the child to write before exec.

@@ -181,6 +181,12 @@ pub(crate) struct ChildPlan {
     /// A file to write a failure report to (the init's start report, read
     /// by whoever starts it); -1 for none.
     pub report_fd: c_int,
+    /// The session keyring to join (by name: one per container).
+    pub keyring: Option<CString>,
+    /// Once its mounts are made, ask the parent for a copy of the mount
+    /// namespace the container's user namespace does not own, and move
+    /// into it (`Phase::LockMounts`): the masks cannot be undone.
+    pub lock_mounts: bool,
 }
 
 impl ChildPlan {

@@ -310,7 +310,10 @@ fn parser(args: &[&str], cache: Option<&Path>, file: &Path) -> Result<()> {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::unsupported("AppArmor: apparmor_parser is not installed")
         } else {
-            Error::new(ErrorKind::Io, format!("running apparmor_parser: {e}"))
+            match e.raw_os_error() {
+                Some(n) => Error::from_errno(n, "running apparmor_parser"),
+                None => Error::new(ErrorKind::Io, format!("running apparmor_parser: {e}")),
+            }
         }
     })?;
     if !out.status.success() {

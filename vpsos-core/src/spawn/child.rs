@@ -6,12 +6,17 @@
 //! report file, when the plan has one) and ends in `_exit`. The phases it
 //! passes are listed in `spawn::sync`.
 
+use super::child_process::{
+    arrange_fds, check_executable, exec, final_capabilities, join_keyring, load_seccomp,
+    send_listener, set_apparmor_exec, setup_process,
+};
 use super::rootfs_child;
 use super::sync::{self, Msg, Phase, Step};
 use super::sys::{self, errno, StackBuf};
 use crate::error::Stage;
-use crate::plan::{ChildPlan, ProcessPlan, Role, TimePlan};
+use crate::plan::{ChildPlan, Role, TimePlan};
 use libc::{c_char, c_int};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The start report file of this child (its own copy of the static).
@@ -70,7 +75,9 @@ pub(crate) unsafe fn run(
     libc::close(parent_end);
     // drop every fd of the host process the plan does not use, at once:
     // a created container must not pin other threads' files or locks
-    sys::close_all_but(keep_fds);
+    if let Err(e) = sys::close_all_but(keep_fds) {
+        fail(sync_fd, Stage::ProcessAttrs, Step::CloseFds, 0, e);
+    }
     // the fds used after stdio and the extra fds are put in place must
     // not be among their targets (0 .. 3+n): move them above
     let high = 3 + p.process.extra_fds.len().min(64) as c_int;
@@ -112,6 +119,9 @@ pub(crate) unsafe fn run(
             fail(sync_fd, Stage::SetUser, Step::BecomeRoot, 0, errno());
         }
     }
+    if let Some(name) = &p.keyring {
+        join_keyring(sync_fd, name);
+    }
     if let Some(h) = &p.hostname {
         let r = libc::sethostname(h.as_ptr(), h.as_bytes().len()) as _;
         check(sync_fd, r, Stage::Hostname, Step::Sethostname, 0);
@@ -136,6 +146,9 @@ pub(crate) unsafe fn run(
         if let Some(r) = &p.rootfs {
             rootfs_child::cgroup_mounts(sync_fd, r);
         }
+    }
+    if p.lock_mounts {
+        enter_locked_mounts(sync_fd);
     }
     let tty = setup_process(sync_fd, &p.process);
     if let Some(label) = &p.process.apparmor_exec {
@@ -165,6 +178,26 @@ pub(crate) unsafe fn run(
         wait_start(sync_fd, start_fd);
     }
     exec(sync_fd, &p.process, argv, envp)
+}
+
+/// Move into the copy of our mount namespace the parent made, in which
+/// the container cannot undo any mount made so far (`spawn::lock`). Our
+/// root and working directory become its root: the new root.
+unsafe fn enter_locked_mounts(sync_fd: c_int) {
+    check_send(sync_fd, Msg::new(Phase::LockMounts));
+    let fd = match sync::recv_with_fd(sync_fd) {
+        Ok(Some((m, Some(fd)))) if m.is(Phase::Locked) => fd,
+        Ok(_) => fail(
+            sync_fd,
+            Stage::LockMounts,
+            Step::LockMounts,
+            0,
+            libc::EPROTO,
+        ),
+        Err(e) => fail(sync_fd, Stage::LockMounts, Step::LockMounts, 1, e),
+    };
+    let r = libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNS) as _;
+    check(sync_fd, r, Stage::LockMounts, Step::EnterLocked, 0);
 }
 
 /// `fd` moved to a number at or above `high` (close-on-exec); -1 stays.
@@ -267,223 +300,13 @@ unsafe fn enter_time_namespace(sync_fd: c_int, offsets: Option<(i64, i64)>) {
     libc::close(ns);
 }
 
-/// Session and terminal, working directory, user, capabilities,
-/// no_new_privs, umask. With `admin_until_seccomp` the capabilities stay
-/// those of the namespace's root (plus CAP_SYS_ADMIN) until the filter is
-/// loaded; [`final_capabilities`] then sets them. Returns the terminal
-/// (slave) to put on 0, 1, 2, or -1.
-unsafe fn setup_process(sync_fd: c_int, p: &ProcessPlan) -> c_int {
-    // a session of its own, always: no terminal of the caller's can be
-    // reached through /dev/tty or TIOCSTI
-    if libc::setsid() < 0 && errno() != libc::EPERM {
-        fail(sync_fd, Stage::Console, Step::Setsid, 0, errno());
-    }
-    if p.tty >= 0 {
-        let r = libc::ioctl(p.tty, libc::TIOCSCTTY, 0) as _;
-        check(sync_fd, r, Stage::Console, Step::ControllingTty, 0);
-    }
-    let r = libc::chdir(p.cwd.as_ptr()) as _;
-    check(sync_fd, r, Stage::ProcessAttrs, Step::Chdir, 0);
-
-    if let Some([bounding, ..]) = p.caps {
-        for cap in 0..=p.last_cap {
-            if bounding & (1u64 << cap) == 0 {
-                let r = libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0);
-                if r < 0 && errno() != libc::EINVAL {
-                    fail(
-                        sync_fd,
-                        Stage::Capabilities,
-                        Step::DropBounding,
-                        cap,
-                        errno(),
-                    );
-                }
-            }
-        }
-        libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0);
-    }
-    if p.seccomp_early {
-        load_seccomp(sync_fd, p);
-    }
-    check(
-        sync_fd,
-        sys::setgroups(&p.groups),
-        Stage::SetUser,
-        Step::Setgroups,
-        0,
-    );
-    check(
-        sync_fd,
-        sys::setresgid(p.gid),
-        Stage::SetUser,
-        Step::Setresgid,
-        0,
-    );
-    check(
-        sync_fd,
-        sys::setresuid(p.uid),
-        Stage::SetUser,
-        Step::Setresuid,
-        0,
-    );
-    if p.uid != 0 {
-        // a non-root user may not be able to reach cwd until now; try again as it
-        let _ = libc::chdir(p.cwd.as_ptr());
-    }
-    if let Some([_, effective, permitted, inheritable, _]) = p.caps {
-        libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0);
-        if p.admin_until_seccomp {
-            let admin = 1u64 << sys::CAP_SYS_ADMIN;
-            let r = sys::capset(effective | admin, permitted | admin, inheritable) as _;
-            check(sync_fd, r, Stage::Capabilities, Step::Capset, 0);
-        } else {
-            final_capabilities(sync_fd, p);
-        }
-    }
-    if p.no_new_privs {
-        let r = libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) as _;
-        check(sync_fd, r, Stage::ProcessAttrs, Step::NoNewPrivs, 0);
-    }
-    if let Some(m) = p.umask {
-        libc::umask(m as libc::mode_t);
-    }
-    if p.pty_inside {
-        // made as the process's own user: the slave is its own
-        return pty_inside(sync_fd);
-    }
-    p.tty
-}
-
-/// A pty of the container's devpts (we are in its mount namespace): the
-/// slave becomes the controlling terminal, the master goes to the parent.
-unsafe fn pty_inside(sync_fd: c_int) -> c_int {
-    let m = libc::open(
-        c"/dev/ptmx".as_ptr(),
-        libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-    );
-    check(sync_fd, m as _, Stage::Console, Step::PtyInside, 0);
-    let unlock: c_int = 0;
-    let r = libc::ioctl(m, libc::TIOCSPTLCK, &unlock) as _;
-    check(sync_fd, r, Stage::Console, Step::PtyInside, 1);
-    let s = libc::ioctl(
-        m,
-        libc::TIOCGPTPEER,
-        libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-    );
-    check(sync_fd, s as _, Stage::Console, Step::PtyInside, 2);
-    let r = libc::ioctl(s, libc::TIOCSCTTY, 0) as _;
-    check(sync_fd, r, Stage::Console, Step::ControllingTty, 0);
-    if let Err(e) = sync::send_with_fd(sync_fd, &Msg::new(Phase::Pty), m) {
-        fail(sync_fd, Stage::Console, Step::PtyInside, 3, e);
-    }
-    libc::close(m);
-    s
-}
-
-/// The capability sets the process runs with, and its ambient set.
-unsafe fn final_capabilities(sync_fd: c_int, p: &ProcessPlan) {
-    let Some([_, effective, permitted, inheritable, ambient]) = p.caps else {
-        return;
-    };
-    let r = sys::capset(effective, permitted, inheritable) as _;
-    check(sync_fd, r, Stage::Capabilities, Step::Capset, 1);
-    libc::prctl(
-        libc::PR_CAP_AMBIENT,
-        libc::PR_CAP_AMBIENT_CLEAR_ALL,
-        0,
-        0,
-        0,
-    );
-    for cap in 0..=p.last_cap {
-        if ambient & (1u64 << cap) != 0 {
-            let r = libc::prctl(
-                libc::PR_CAP_AMBIENT,
-                libc::PR_CAP_AMBIENT_RAISE,
-                cap as libc::c_ulong,
-                0,
-                0,
-            );
-            check(
-                sync_fd,
-                r as _,
-                Stage::Capabilities,
-                Step::RaiseAmbient,
-                cap,
-            );
-        }
-    }
-}
-
-/// The listener fd of the filter just loaded (kept in a static: this
-/// child's own copy).
-static LISTENER: AtomicI32 = AtomicI32::new(-1);
-
-/// Load the plan's seccomp filter.
-unsafe fn load_seccomp(sync_fd: c_int, p: &ProcessPlan) {
-    const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
-    let Some(f) = &p.seccomp else {
-        return;
-    };
-    let prog = f.program();
-    let fprog = libc::sock_fprog {
-        len: prog.len() as u16,
-        filter: prog.as_ptr() as *mut libc::sock_filter,
-    };
-    let r = libc::syscall(
-        libc::SYS_seccomp,
-        SECCOMP_SET_MODE_FILTER,
-        f.flags(),
-        &fprog as *const libc::sock_fprog,
-    );
-    check(sync_fd, r, Stage::Seccomp, Step::LoadSeccomp, 0);
-    if f.notify() {
-        LISTENER.store(r as c_int, Ordering::Relaxed);
-        if p.seccomp_early {
-            send_listener(sync_fd);
-        }
-    }
-}
-
-/// Hand the notification listener to the parent, then close our copy:
-/// the container must not answer itself.
-unsafe fn send_listener(sync_fd: c_int) {
-    let fd = LISTENER.swap(-1, Ordering::Relaxed);
-    if fd < 0 {
-        return;
-    }
-    if let Err(e) = sync::send_with_fd(sync_fd, &Msg::new(Phase::Listener), fd) {
-        fail(sync_fd, Stage::Seccomp, Step::SendListener, 0, e);
-    }
-    libc::close(fd);
-}
-
-/// Ask AppArmor to switch to `exec <label>` at our next execve (the
-/// per-LSM file of Linux 5.8+, else the shared one).
-unsafe fn set_apparmor_exec(sync_fd: c_int, cmd: &std::ffi::CStr) {
-    let mut fd = libc::open(
-        c"/proc/thread-self/attr/apparmor/exec".as_ptr(),
-        libc::O_WRONLY | libc::O_CLOEXEC,
-    );
-    if fd < 0 && errno() == libc::ENOENT {
-        fd = libc::open(
-            c"/proc/thread-self/attr/exec".as_ptr(),
-            libc::O_WRONLY | libc::O_CLOEXEC,
-        );
-    }
-    check(sync_fd, fd as _, Stage::AppArmor, Step::AppArmorExec, 0);
-    let b = cmd.to_bytes();
-    let r = libc::write(fd, b.as_ptr() as *const libc::c_void, b.len());
-    check(sync_fd, r as _, Stage::AppArmor, Step::AppArmorExec, 1);
-    libc::close(fd);
-}
-
 /// Open the exec fifo read-write (so reading it blocks until `start`
 /// writes, whoever holds it open), or -1 without a fifo.
 unsafe fn open_fifo(sync_fd: c_int, fifo_fd: c_int) -> c_int {
     if fifo_fd < 0 {
         return -1;
     }
-    let mut path = [0u8; 32];
+    let mut path = [0u8; 40];
     let p = sys::fd_path(fifo_fd, &mut path);
     let fd = libc::open(p, libc::O_RDWR | libc::O_CLOEXEC);
     check(sync_fd, fd as _, Stage::ExecFifo, Step::OpenFifo, 0);
@@ -509,91 +332,4 @@ unsafe fn wait_start(sync_fd: c_int, fifo: c_int) {
         }
         fail(sync_fd, Stage::ExecFifo, Step::WaitStart, 0, errno());
     }
-}
-
-/// Put stdio (or terminal `tty`) and the extra fds in place; everything
-/// else close-on-exec.
-unsafe fn arrange_fds(sync_fd: c_int, p: &ProcessPlan, tty: c_int) {
-    // first move every source above the targets (0 .. 3+n), so no dup2
-    // clobbers one; the lowest such fd keeps within a small RLIMIT_NOFILE
-    let high: c_int = 3 + p.extra_fds.len().min(64) as c_int;
-    let mut moved = [-1 as c_int; 3];
-    for (i, &fd) in p.stdio.iter().enumerate() {
-        let src = if tty >= 0 { tty } else { fd };
-        if src >= 0 {
-            moved[i] = libc::fcntl(src, libc::F_DUPFD_CLOEXEC, high);
-            check(
-                sync_fd,
-                moved[i] as _,
-                Stage::ProcessAttrs,
-                Step::ArrangeFds,
-                0,
-            );
-        }
-    }
-    let mut extra = [-1 as c_int; 64];
-    for (i, &fd) in p.extra_fds.iter().enumerate().take(64) {
-        extra[i] = libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, high);
-        check(
-            sync_fd,
-            extra[i] as _,
-            Stage::ProcessAttrs,
-            Step::ArrangeFds,
-            1,
-        );
-    }
-    for (i, &fd) in moved.iter().enumerate() {
-        if fd >= 0 {
-            let r = libc::dup2(fd, i as c_int) as _;
-            check(sync_fd, r, Stage::ProcessAttrs, Step::ArrangeFds, 2);
-        }
-    }
-    let n = p.extra_fds.len().min(64);
-    for (i, &fd) in extra.iter().enumerate().take(n) {
-        let r = libc::dup2(fd, 3 + i as c_int) as _;
-        check(sync_fd, r, Stage::ProcessAttrs, Step::ArrangeFds, 3);
-    }
-    // nothing else reaches the container (CVE-2024-21626)
-    libc::syscall(
-        libc::SYS_close_range,
-        3 + n as libc::c_uint,
-        libc::c_uint::MAX,
-        libc::CLOSE_RANGE_CLOEXEC,
-    );
-}
-
-/// Fail with stage exec unless some candidate path is executable.
-unsafe fn check_executable(sync_fd: c_int, p: &ProcessPlan) {
-    let mut err = libc::ENOENT;
-    for path in &p.exec_paths {
-        if libc::access(path.as_ptr(), libc::X_OK) == 0 {
-            return;
-        }
-        if errno() != libc::ENOENT && errno() != libc::ENOTDIR {
-            err = errno();
-        }
-    }
-    fail(sync_fd, Stage::Exec, Step::Exec, 0, err)
-}
-
-unsafe fn exec(
-    sync_fd: c_int,
-    p: &ProcessPlan,
-    argv: *const *const c_char,
-    envp: *const *const c_char,
-) -> ! {
-    let mut err = libc::ENOENT;
-    for path in &p.exec_paths {
-        libc::execve(path.as_ptr(), argv, envp);
-        let e = errno();
-        match e {
-            libc::ENOENT | libc::ENOTDIR => {}
-            libc::EACCES => err = e,
-            _ => {
-                err = e;
-                break;
-            }
-        }
-    }
-    fail(sync_fd, Stage::Exec, Step::Exec, 0, err)
 }

@@ -27,7 +27,9 @@
 //! The phases of the handshake are listed in one place: [`sync`].
 
 mod child;
+mod child_process;
 pub(crate) mod inject;
+mod lock;
 pub(crate) mod monitor;
 mod rootfs_child;
 pub(crate) mod sync;
@@ -163,6 +165,16 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup, mode: &monitor::Mode) ->
             cg.attach(process.pid)?;
             send(&ours, Phase::CgroupReady, plan)?;
         }
+        if plan.lock_mounts {
+            expect(&ours, Phase::LockMounts, plan)?;
+            let ns = lock::locked_mount_ns(process.pid)?;
+            if let Err(e) =
+                sync::send_with_fd(ours.as_raw_fd(), &Msg::new(Phase::Locked), ns.as_raw_fd())
+            {
+                return Err(pending_report(&ours, plan)
+                    .unwrap_or_else(|| Error::from_errno(e, "writing the sync socket")));
+            }
+        }
         if plan.process.pty_inside {
             pty = Some(expect_fd(&ours, Phase::Pty, plan)?.1);
         }
@@ -174,16 +186,7 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup, mode: &monitor::Mode) ->
                 expect(&ours, Phase::Ready, plan)?;
             }
             Role::Tenant if notify => {}
-            Role::Tenant => match crate::until::Until::forever()
-                .wait_readable(ours.as_raw_fd())
-                .and_then(|_| {
-                    sync::recv(ours.as_raw_fd())
-                        .map_err(|e| Error::from_errno(e, "reading the sync socket"))
-                }) {
-                Ok(None) => {}
-                Ok(Some(m)) => return Err(child_error(&m, plan)),
-                Err(e) => return Err(e),
-            },
+            Role::Tenant => confirm_exec(&ours, |m| child_error(m, plan))?,
         }
         Ok(())
     })();
@@ -198,6 +201,11 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup, mode: &monitor::Mode) ->
         (res, Ok(())) => res,
     };
     if let Err(e) = res {
+        // a process that vanished without a report: the OOM killer's doing?
+        let e = match late.as_ref().or(host.cgroup) {
+            Some(cg) => oom_during_setup(cg, e),
+            None => e,
+        };
         // the monitor reaps them (and then ends by itself); a failed start
         // returns once they are gone
         let bound = crate::until::Until::forever().within(std::time::Duration::from_secs(10));
@@ -227,6 +235,33 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup, mode: &monitor::Mode) ->
     })
 }
 
+/// `e`, or, when the OOM killer struck in `cg` during the setup (the
+/// process vanished: the sync socket reset or ended without a report),
+/// an error that says so and names the memory limit.
+fn oom_during_setup(cg: &Cgroup, e: Error) -> Error {
+    let vanished = matches!(e.kind(), ErrorKind::Io | ErrorKind::Child)
+        && e.stage()
+            .is_none_or(|s| s == Stage::Sync || s == Stage::Exec);
+    if !vanished || cg.stats().map_or(true, |s| s.oom_kills == 0) {
+        return e;
+    }
+    let limit = cg
+        .resources()
+        .ok()
+        .and_then(|r| r.memory.max)
+        .map_or("its memory limit".to_string(), |m| {
+            format!("its memory limit ({m} bytes)")
+        });
+    Error::new(
+        ErrorKind::Child,
+        format!(
+            "the container's process was killed by the OOM killer during setup: \
+             {limit} is too low to start it (resources.memory.max)"
+        ),
+    )
+    .with_source(e)
+}
+
 /// After `Ready`: tell an init without an exec fifo to exec, and (unless
 /// `confirm` is false) wait for the exec (end-of-file) or its failure.
 pub(crate) fn start_and_confirm(
@@ -242,22 +277,42 @@ pub(crate) fn start_and_confirm(
     if !confirm {
         return Ok(());
     }
-    crate::until::Until::forever().wait_readable(sync_fd.as_raw_fd())?;
-    match sync::recv(sync_fd.as_raw_fd()) {
-        Ok(None) => Ok(()),
-        Ok(Some(m)) if m.is(Phase::Error) => Err(report_error(&m, argv0)),
-        Ok(Some(_)) => Err(Error::new(
-            ErrorKind::Io,
-            "sync protocol: unexpected message",
-        )),
-        Err(e) => Err(Error::from_errno(e, "reading the sync socket")),
+    confirm_exec(sync_fd, |m| report_error(m, argv0))
+}
+
+/// Wait for the child's `Exec` and the end-of-file of its exec; its
+/// failure report (`error` turns it into the error) or, with no `Exec`
+/// before the end, the news that it died before it could exec.
+fn confirm_exec(sync_fd: &OwnedFd, error: impl Fn(&Msg) -> Error) -> Result<()> {
+    let mut execing = false;
+    loop {
+        crate::until::Until::forever().wait_readable(sync_fd.as_raw_fd())?;
+        match sync::recv(sync_fd.as_raw_fd()) {
+            Ok(Some(m)) if m.is(Phase::Exec) => execing = true,
+            Ok(Some(m)) if m.is(Phase::Error) => return Err(error(&m)),
+            Ok(Some(_)) => {
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    "sync protocol: unexpected message",
+                ))
+            }
+            Ok(None) if execing => return Ok(()),
+            Ok(None) => {
+                return Err(Error::child(
+                    Stage::Exec,
+                    "(the process was killed before it could exec)",
+                    libc::ESRCH,
+                ))
+            }
+            Err(e) => return Err(Error::from_errno(e, "reading the sync socket")),
+        }
     }
 }
 
 /// The error a failure report after `Ready` stands for (only exec and
 /// the fifo can fail then).
 pub(crate) fn report_error(m: &Msg, argv0: &str) -> Error {
-    let stage = Stage::from_code(m.stage);
+    let stage = Stage::from_code(m.stage).unwrap_or(Stage::Sync);
     let step = Step::from_u32(m.step);
     let detail = match step {
         Some(Step::Exec) => argv0.to_string(),
@@ -291,9 +346,13 @@ fn host_side(pid: i32, host: &HostSetup) -> Result<()> {
         // SAFETY: prlimit on our child with a valid struct.
         let r = unsafe { libc::prlimit(pid, res as _, &lim, std::ptr::null_mut()) };
         if r < 0 {
+            let name = crate::config::rlimit_name(res).unwrap_or("?");
             return Err(Error::from_errno(
                 sys::errno(),
-                format!("setting rlimit {res}"),
+                format!(
+                    "setting RLIMIT_{} to {soft}:{hard}",
+                    name.to_ascii_uppercase()
+                ),
             ));
         }
     }
@@ -329,7 +388,7 @@ fn child_error(m: &Msg, plan: &ChildPlan) -> Error {
             format!("sync protocol: unexpected message {}", m.kind),
         );
     }
-    let stage = Stage::from_code(m.stage);
+    let stage = Stage::from_code(m.stage).unwrap_or(Stage::Sync);
     let Some(step) = Step::from_u32(m.step) else {
         return Error::child(stage, "", m.errno);
     };

@@ -531,17 +531,20 @@ unsafe fn place_fds(fds: &[RawFd], pidfd: c_int, exe: c_int) -> std::result::Res
             return Err(errno());
         }
     }
-    libc::syscall(
+    if libc::syscall(
         libc::SYS_close_range,
         top as libc::c_uint,
         libc::c_uint::MAX,
         libc::CLOSE_RANGE_CLOEXEC,
-    );
+    ) < 0
+    {
+        return Err(errno());
+    }
     Ok(exe)
 }
 
 /// Reap a child that has no exit signal (or find it reaped already).
-fn reap_quietly(pidfd: &OwnedFd) {
+pub(crate) fn reap_quietly(pidfd: &OwnedFd) {
     loop {
         // SAFETY: waitid on our child's pidfd with a zeroed siginfo.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };

@@ -140,7 +140,7 @@ unsafe fn do_mount(sync: c_int, root: c_int, m: &MountOp, index: u32) {
         Ok(fd) => fd,
         Err(e) => fail(sync, Stage::Mount, Step::Mount, index, e),
     };
-    let mut path = [0u8; 32];
+    let mut path = [0u8; 40];
     let target = fd_path(fd, &mut path);
     let r = libc::mount(
         opt(&m.source),
@@ -211,7 +211,7 @@ pub(crate) unsafe fn setup(sync: c_int, p: &RootfsPlan) {
             libc::O_PATH,
         );
         check(sync, t as _, Stage::Mount, Step::BootId, 0);
-        let mut dst = [0u8; 32];
+        let mut dst = [0u8; 40];
         let r = libc::mount(
             src.as_ptr(),
             fd_path(t, &mut dst),
@@ -286,7 +286,7 @@ pub(crate) unsafe fn cgroup_mounts(sync: c_int, p: &RootfsPlan) {
 unsafe fn devices(sync: c_int, root: c_int, p: &RootfsPlan) {
     let dev = open_in_root(root, c"dev".as_ptr(), libc::O_PATH | libc::O_DIRECTORY);
     check(sync, dev as _, Stage::Devices, Step::OpenDev, 0);
-    let mut path = [0u8; 32];
+    let mut path = [0u8; 40];
     for (i, d) in p.devices.iter().enumerate() {
         if p.bind_devices {
             let f = libc::openat(
@@ -357,12 +357,19 @@ unsafe fn devices(sync: c_int, root: c_int, p: &RootfsPlan) {
 
 /// `console` for terminal 0, `tty<i>` for the others, NUL-terminated in `buf`.
 fn terminal_name(i: usize, buf: &mut [u8; 16]) -> *const c_char {
+    let mut sb = super::sys::StackBuf::<15>::new();
     if i == 0 {
-        buf[..8].copy_from_slice(b"console\0");
+        sb.push(b"console");
     } else {
-        buf[..3].copy_from_slice(b"tty");
-        let n = super::sys::fmt_u64(i as u64, &mut buf[3..]);
-        buf[3 + n] = 0;
+        sb.push(b"tty");
+        sb.push_u64(i as u64);
+    }
+    // at most 15 bytes, so the NUL fits
+    for (dst, src) in buf.iter_mut().zip(sb.buf.iter().take(sb.len)) {
+        *dst = *src;
+    }
+    if let Some(nul) = buf.get_mut(sb.len) {
+        *nul = 0;
     }
     buf.as_ptr() as *const c_char
 }
@@ -374,7 +381,7 @@ unsafe fn mask_and_protect(sync: c_int, p: &RootfsPlan) {
         libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
     );
     check(sync, root as _, Stage::MaskPaths, Step::OpenRoot, 0);
-    let mut path = [0u8; 32];
+    let mut path = [0u8; 40];
     for (i, rel) in p.masked.iter().enumerate() {
         let fd = open_in_root(root, rel.as_ptr(), libc::O_PATH);
         if fd < 0 {

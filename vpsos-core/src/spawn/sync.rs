@@ -14,10 +14,11 @@
 //! | 2 | waits for `Go`                           | writes id maps, rlimits, oom score; `Go` |
 //! | 3 | forks into its PID ns; `Pid` + pidfd     | takes the pidfd of the real process      |
 //! | 4 | sets up the rootfs; waits `CgroupReady`  | (v1) joins the late cgroup; `CgroupReady`|
+//! | 4a| (user ns) `LockMounts`; waits `Locked` + fd, moves into it | copies its mount ns, locked; `Locked` + fd |
 //! | 5 | user, caps; (exec with a terminal) a pty of its devpts, `Pty` + master | takes the master |
 //! | 6 | fds, label; loads seccomp; `Listener` + fd | takes the listener (notify profiles) |
 //! | 7 | init: `Ready`, then waits for the start  | create returns; run sends `Start`        |
-//! | 8 | execs (socket closes)                    | end-of-file: the exec happened           |
+//! | 8 | `Exec`, execs (socket closes)            | `Exec`, then end-of-file: the exec happened |
 //!
 //! At any step the child may instead send `Error` (stage, step, errno,
 //! index) and exit; after `Ready` it also writes that message to the
@@ -52,6 +53,14 @@ pub(crate) enum Phase {
     /// Child → parent (exec with a terminal): the master of the pty it
     /// made in the container's devpts, fd attached.
     Pty = 9,
+    /// Child → parent: its mounts are made; it waits for `Locked`.
+    LockMounts = 10,
+    /// Parent → child: a copy of its mount namespace in which its user
+    /// namespace cannot undo them, fd attached (see `spawn::lock`).
+    Locked = 11,
+    /// Child → parent: calling execve now. End-of-file without it means
+    /// the process died (was killed) before it could exec.
+    Exec = 12,
 }
 
 /// The system call (or small group of them) that failed within a
@@ -104,10 +113,14 @@ pub(crate) enum Step {
     WaitStart,
     Exec,
     PtyInside,
+    CloseFds,
+    JoinKeyring,
+    LockMounts,
+    EnterLocked,
 }
 
 impl Step {
-    const ALL: [Step; 44] = [
+    const ALL: [Step; 48] = [
         Step::Setns,
         Step::Unshare,
         Step::Fork,
@@ -152,6 +165,10 @@ impl Step {
         Step::WaitStart,
         Step::Exec,
         Step::PtyInside,
+        Step::CloseFds,
+        Step::JoinKeyring,
+        Step::LockMounts,
+        Step::EnterLocked,
     ];
 
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
@@ -205,6 +222,10 @@ impl Step {
             Step::WaitStart => "waiting for start",
             Step::Exec => "execve",
             Step::PtyInside => "making a pty in the container's devpts",
+            Step::CloseFds => "closing the host's fds (close_range)",
+            Step::JoinKeyring => "joining a session keyring of its own",
+            Step::LockMounts => "asking for the locked mount namespace",
+            Step::EnterLocked => "entering the locked mount namespace",
         }
     }
 }

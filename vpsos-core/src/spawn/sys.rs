@@ -93,34 +93,55 @@ pub(crate) fn open_in_root(root: c_int, path: *const c_char, flags: c_int) -> c_
     }
 }
 
-/// Write `n` in decimal at the start of `buf`; returns the length.
+// The helpers below run in the child between clone and exec, where a
+// panic would unwind into a copy of the host process: no indexing that
+// can go out of bounds, no arithmetic that can overflow.
+
+/// Write `n` in decimal at the start of `buf` (as much as fits); returns
+/// the length written.
 pub(crate) fn fmt_u64(mut n: u64, buf: &mut [u8]) -> usize {
+    // u64::MAX has 20 digits
     let mut tmp = [0u8; 20];
-    let mut i = 0;
-    loop {
-        tmp[i] = b'0' + (n % 10) as u8;
+    let mut len = 0;
+    for slot in tmp.iter_mut() {
+        *slot = b'0' + (n % 10) as u8;
         n /= 10;
-        i += 1;
+        len += 1;
         if n == 0 {
             break;
         }
     }
-    for j in 0..i {
-        buf[j] = tmp[i - 1 - j];
+    let mut written = 0;
+    for (dst, src) in buf.iter_mut().zip(tmp.iter().take(len).rev()) {
+        *dst = *src;
+        written += 1;
     }
-    i
+    written
 }
 
-/// Build the NUL-terminated `/proc/self/fd/<fd>` in `buf`.
-pub(crate) fn fd_path(fd: c_int, buf: &mut [u8; 32]) -> *const c_char {
+/// Build the NUL-terminated `/proc/self/fd/<fd>` in `buf` (a negative fd
+/// gives a path that names no fd).
+pub(crate) fn fd_path(fd: c_int, buf: &mut [u8; 40]) -> *const c_char {
     const P: &[u8] = b"/proc/self/fd/";
-    buf[..P.len()].copy_from_slice(P);
-    let n = fmt_u64(fd as u64, &mut buf[P.len()..]);
-    buf[P.len() + n] = 0;
+    let mut sb = StackBuf::<40>::new();
+    sb.push(P);
+    if fd < 0 {
+        sb.push(b"-");
+    }
+    sb.push_u64(fd.unsigned_abs() as u64);
+    // room for the NUL: 14 + 1 + 10 digits of a c_int < 40
+    let end = sb.len.min(39);
+    for (dst, src) in buf.iter_mut().zip(sb.buf.iter().take(end)) {
+        *dst = *src;
+    }
+    if let Some(nul) = buf.get_mut(end) {
+        *nul = 0;
+    }
     buf.as_ptr() as *const c_char
 }
 
-/// A small fixed buffer for composing text (e.g. timens offsets).
+/// A small fixed buffer for composing text (e.g. timens offsets); what
+/// does not fit is dropped.
 pub(crate) struct StackBuf<const N: usize> {
     pub buf: [u8; N],
     pub len: usize,
@@ -135,18 +156,23 @@ impl<const N: usize> StackBuf<N> {
     }
 
     pub fn push(&mut self, s: &[u8]) {
-        let n = s.len().min(N - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s[..n]);
-        self.len += n;
+        for (dst, src) in self.buf.iter_mut().skip(self.len).zip(s) {
+            *dst = *src;
+            self.len += 1;
+        }
+    }
+
+    pub fn push_u64(&mut self, v: u64) {
+        let mut tmp = [0u8; 20];
+        let n = fmt_u64(v, &mut tmp);
+        self.push(tmp.get(..n).unwrap_or(&[]));
     }
 
     pub fn push_i64(&mut self, v: i64) {
         if v < 0 {
             self.push(b"-");
         }
-        let mut tmp = [0u8; 20];
-        let n = fmt_u64(v.unsigned_abs(), &mut tmp);
-        self.push(&tmp[..n]);
+        self.push_u64(v.unsigned_abs());
     }
 }
 
@@ -198,7 +224,9 @@ pub(crate) fn setresuid(uid: u32) -> c_long {
 }
 
 /// Close every fd from 3 up except those in `keep` (sorted ascending).
-pub(crate) fn close_all_but(keep: &[c_int]) {
+/// The errno of the first `close_range` that failed, if one did (the
+/// caller fails closed: no host fd may reach the container).
+pub(crate) fn close_all_but(keep: &[c_int]) -> Result<(), c_int> {
     let mut from: c_uint = 3;
     for &k in keep {
         if k < 3 || (k as c_uint) < from {
@@ -206,12 +234,18 @@ pub(crate) fn close_all_but(keep: &[c_int]) {
         }
         if k as c_uint > from {
             // SAFETY: plain syscall.
-            unsafe { libc::syscall(libc::SYS_close_range, from, k as c_uint - 1, 0) };
+            let r = unsafe { libc::syscall(libc::SYS_close_range, from, k as c_uint - 1, 0) };
+            if r < 0 {
+                return Err(errno());
+            }
         }
-        from = k as c_uint + 1;
+        from = (k as c_uint).saturating_add(1);
     }
     // SAFETY: plain syscall.
-    unsafe { libc::syscall(libc::SYS_close_range, from, c_uint::MAX, 0) };
+    if unsafe { libc::syscall(libc::SYS_close_range, from, c_uint::MAX, 0) } < 0 {
+        return Err(errno());
+    }
+    Ok(())
 }
 
 /// `capset(2)` with v3 structs.
@@ -248,15 +282,16 @@ pub(crate) fn capset(effective: u64, permitted: u64, inheritable: u64) -> c_int 
     unsafe { libc::syscall(libc::SYS_capset, &hdr as *const Header, data.as_ptr()) as c_int }
 }
 
-/// The highest capability number the kernel knows.
-/// Read once (parent side only).
+/// The highest capability number the kernel knows, at most 63 (the
+/// child shifts `1u64` by it). Read once (parent side only).
 pub(crate) fn last_cap() -> c_uint {
     static LAST: std::sync::OnceLock<c_uint> = std::sync::OnceLock::new();
     *LAST.get_or_init(|| {
         std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
             .ok()
-            .and_then(|s| s.trim().parse().ok())
+            .and_then(|s| s.trim().parse::<c_uint>().ok())
             .unwrap_or(40)
+            .min(63)
     })
 }
 
@@ -266,7 +301,7 @@ mod tests {
 
     #[test]
     fn formats_numbers_and_fd_paths() {
-        let mut b = [0u8; 32];
+        let mut b = [0u8; 40];
         let p = fd_path(123, &mut b);
         // SAFETY: fd_path wrote a NUL-terminated string.
         let s = unsafe { std::ffi::CStr::from_ptr(p) };
@@ -279,5 +314,27 @@ mod tests {
         let mut t = [0u8; 20];
         assert_eq!(fmt_u64(0, &mut t), 1);
         assert_eq!(fmt_u64(u64::MAX, &mut t), 20);
+        assert_eq!(&t, b"18446744073709551615");
+    }
+
+    /// What the child runs must never panic: too small buffers truncate,
+    /// negative fds and extreme numbers are fine.
+    #[test]
+    fn child_helpers_cannot_panic() {
+        let mut tiny = [0u8; 3];
+        assert_eq!(fmt_u64(123456, &mut tiny), 3);
+        assert_eq!(&tiny, b"123");
+        assert_eq!(fmt_u64(7, &mut []), 0);
+        let mut b = [0u8; 40];
+        for fd in [-1, c_int::MIN, c_int::MAX] {
+            let p = fd_path(fd, &mut b);
+            // SAFETY: NUL-terminated within b.
+            let s = unsafe { std::ffi::CStr::from_ptr(p) };
+            assert!(s.to_str().unwrap().starts_with("/proc/self/fd/"));
+        }
+        let mut sb = StackBuf::<4>::new();
+        sb.push(b"abcdef");
+        sb.push_i64(i64::MIN);
+        assert_eq!((&sb.buf, sb.len), (b"abcd", 4));
     }
 }

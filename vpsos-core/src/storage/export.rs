@@ -16,7 +16,11 @@ use std::path::{Path, PathBuf};
 const MAGIC: &[u8] = b"vpsos-export 1\n";
 
 fn io(e: std::io::Error, what: &str) -> Error {
-    Error::new(ErrorKind::Io, format!("{what}: {e}"))
+    match e.raw_os_error() {
+        // the errno stays readable (a broken pipe, a full disk)
+        Some(n) => Error::from_errno(n, what),
+        None => Error::new(ErrorKind::Io, format!("{what}: {e}")),
+    }
 }
 
 fn write_header(out: &mut dyn Write, config: &Config, kind: u8) -> Result<()> {
