@@ -3,72 +3,31 @@
 //! snapshots, clones, and send/receive streamed to or from any reader or
 //! writer with byte progress. Output is read in `-H -p` form: tab-separated,
 //! exact numbers.
+//!
+//! Nothing hostile reaches the command line: every dataset, snapshot and
+//! bookmark name is checked as ZFS checks it ([`check_name`]) and every
+//! property name and value too, before any command runs (an
+//! [`InvalidConfig`](crate::ErrorKind::InvalidConfig) error naming the
+//! value and why), and `--` ends the options before the names (but for
+//! `zfs set`, whose ZFS 2.1 form parses no options and refuses `--`: there
+//! the first argument is always a checked `name=value`).
+
+mod names;
+mod props;
+#[cfg(test)]
+mod tests;
+
+pub use names::{check_name, NameKind};
+pub use props::{Properties, Property};
 
 use crate::error::{Error, ErrorKind, Result};
-use std::collections::BTreeMap;
+use names::check;
+use std::ffi::OsStr;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// One property value and where it comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Property {
-    /// The value (`-p`: exact numbers, `-` for none).
-    pub value: String,
-    /// `local`, `default`, `inherited from <ds>`, `received`, `-`.
-    pub source: String,
-}
-
-/// Properties of several datasets: dataset → property → value.
-///
-/// ```
-/// let out = "tank/ct/101\tquota\t10737418240\tlocal\ntank/ct/101\tcompression\tlz4\tinherited from tank\n";
-/// let p = vpsos_core::storage::zfs::Properties::parse(out)?;
-/// assert_eq!(p.get("tank/ct/101", "quota"), Some("10737418240"));
-/// assert_eq!(p.u64("tank/ct/101", "quota"), Some(10 << 30));
-/// # Ok::<(), vpsos_core::Error>(())
-/// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Properties(pub BTreeMap<String, BTreeMap<String, Property>>);
-
-impl Properties {
-    /// Parse `zfs get -H -p -o name,property,value,source` output. Values
-    /// may contain spaces (user properties); fields are tab-separated.
-    pub fn parse(out: &str) -> Result<Properties> {
-        let mut p = Properties::default();
-        for (n, line) in out.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
-            let f: Vec<&str> = line.splitn(4, '\t').collect();
-            if f.len() != 4 {
-                return Err(Error::new(
-                    ErrorKind::Io,
-                    format!(
-                        "zfs get output line {}: {line:?} is not 4 tab-separated fields",
-                        n + 1
-                    ),
-                ));
-            }
-            p.0.entry(f[0].to_string()).or_default().insert(
-                f[1].to_string(),
-                Property {
-                    value: f[2].to_string(),
-                    source: f[3].to_string(),
-                },
-            );
-        }
-        Ok(p)
-    }
-
-    /// The value of `prop` of `dataset`.
-    pub fn get(&self, dataset: &str, prop: &str) -> Option<&str> {
-        self.0.get(dataset)?.get(prop).map(|p| p.value.as_str())
-    }
-
-    /// The value as a number (`None` for `-`, `none` or text).
-    pub fn u64(&self, dataset: &str, prop: &str) -> Option<u64> {
-        self.get(dataset, prop)?.parse().ok()
-    }
-}
+use NameKind::{Bookmark, Dataset, Snapshot};
 
 /// How to send a stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -101,18 +60,48 @@ pub struct Zfs {
     bin: PathBuf,
 }
 
+/// `cmd` in an absolute directory of `PATH`, or in /usr/sbin or /sbin (a
+/// relative entry would run whatever the working directory holds).
 fn find(cmd: &str) -> Option<PathBuf> {
     let path = std::env::var("PATH").unwrap_or_default();
     let found = path
         .split(':')
+        .filter(|d| d.starts_with('/'))
         .chain(["/usr/sbin", "/sbin"])
         .map(|d| Path::new(d).join(cmd))
         .find(|p| p.is_file());
     found
 }
 
+/// Check a `zfs list -t` type list.
+fn check_types(kind: &str) -> Result<()> {
+    const TYPES: [&str; 7] = [
+        "filesystem",
+        "snapshot",
+        "snap",
+        "volume",
+        "vol",
+        "bookmark",
+        "all",
+    ];
+    match kind.split(',').find(|t| !TYPES.contains(t)) {
+        None => Ok(()),
+        Some(t) => Err(Error::invalid(
+            "ZFS dataset type",
+            format!("{t:?} in {kind:?} is not one of {}", TYPES.join(", ")),
+        )),
+    }
+}
+
 impl Zfs {
     /// The host's zfs, or `Unsupported` saying what is missing.
+    ///
+    /// ```no_run
+    /// match vpsos_core::storage::zfs::Zfs::new() {
+    ///     Ok(zfs) => println!("{zfs:?}"),
+    ///     Err(e) => eprintln!("{e}"), // not supported on this host: ZFS: ...
+    /// }
+    /// ```
     pub fn new() -> Result<Zfs> {
         let bin = find("zfs")
             .ok_or_else(|| Error::unsupported("ZFS: the zfs command is not installed"))?;
@@ -124,50 +113,63 @@ impl Zfs {
         Ok(Zfs { bin })
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    fn command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
         let mut c = Command::new(&self.bin);
         c.args(args);
         c
     }
 
     /// Run `zfs args`; stdout, or a `Command` error with its stderr.
-    fn run(&self, args: &[&str]) -> Result<String> {
+    fn run<S: AsRef<OsStr> + AsRef<str>>(&self, args: &[S]) -> Result<String> {
         let out = self
             .command(args)
             .output()
             .map_err(|e| Error::new(ErrorKind::Io, format!("running zfs: {e}")))?;
-        check(args, &out)?;
+        check_output(args, &out)?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
-    fn with_props<'a>(args: &mut Vec<String>, props: &[(&'a str, &'a str)]) {
+    /// `-o name=value` for each of `props`, checked.
+    fn with_props(args: &mut Vec<String>, props: &[(&str, &str)]) -> Result<()> {
+        props::check_pairs(props)?;
         for (k, v) in props {
             args.push("-o".into());
             args.push(format!("{k}={v}"));
         }
-    }
-
-    fn run_owned(&self, args: Vec<String>) -> Result<String> {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        self.run(&a)
+        Ok(())
     }
 
     /// Create a filesystem (parents as needed) with properties, user
     /// properties (`org.vpsadminos.osctl:id`) included.
+    ///
+    /// ```no_run
+    /// let zfs = vpsos_core::storage::zfs::Zfs::new()?;
+    /// zfs.create("tank/ct/101", &[("canmount", "noauto"), ("org.vpsadminos.osctl:id", "101")])?;
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
     pub fn create(&self, name: &str, props: &[(&str, &str)]) -> Result<()> {
+        check(name, &[Dataset], true)?;
         let mut a = vec!["create".to_string(), "-p".into()];
-        Self::with_props(&mut a, props);
-        a.push(name.into());
-        self.run_owned(a).map(|_| ())
+        Self::with_props(&mut a, props)?;
+        a.extend(["--".into(), name.into()]);
+        self.run(&a).map(|_| ())
     }
 
-    /// Destroy a dataset or snapshot (`recursive`: children and snapshots
-    /// too), retrying for up to 5 s while it is busy.
+    /// Destroy a dataset, snapshot or bookmark (`recursive`: children and
+    /// snapshots too), retrying for up to 5 s while it is busy.
+    ///
+    /// ```no_run
+    /// let zfs = vpsos_core::storage::zfs::Zfs::new()?;
+    /// zfs.destroy("tank/ct/101@s1", false)?;
+    /// zfs.destroy("tank/ct/101", true)?;
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
     pub fn destroy(&self, name: &str, recursive: bool) -> Result<()> {
+        check(name, &[Dataset, Snapshot, Bookmark], false)?;
         let args: &[&str] = if recursive {
-            &["destroy", "-r", name]
+            &["destroy", "-r", "--", name]
         } else {
-            &["destroy", name]
+            &["destroy", "--", name]
         };
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
@@ -180,36 +182,92 @@ impl Zfs {
         }
     }
 
-    /// Rename a dataset.
+    /// Rename a dataset or snapshot.
+    ///
+    /// ```no_run
+    /// let zfs = vpsos_core::storage::zfs::Zfs::new()?;
+    /// zfs.rename("tank/ct/101", "tank/ct/201")?;
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
     pub fn rename(&self, from: &str, to: &str) -> Result<()> {
-        self.run(&["rename", from, to]).map(|_| ())
+        check(from, &[Dataset, Snapshot], false)?;
+        check(to, &[Dataset, Snapshot], true)?;
+        self.run(&["rename", "--", from, to]).map(|_| ())
     }
 
     /// Mount a filesystem.
+    ///
+    /// ```no_run
+    /// let zfs = vpsos_core::storage::zfs::Zfs::new()?;
+    /// zfs.mount("tank/ct/101")?;
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
     pub fn mount(&self, name: &str) -> Result<()> {
-        self.run(&["mount", name]).map(|_| ())
+        check(name, &[Dataset], false)?;
+        self.run(&["mount", "--", name]).map(|_| ())
     }
 
     /// Unmount a filesystem.
+    ///
+    /// ```no_run
+    /// let zfs = vpsos_core::storage::zfs::Zfs::new()?;
+    /// zfs.unmount("tank/ct/101")?;
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
     pub fn unmount(&self, name: &str) -> Result<()> {
-        self.run(&["unmount", name]).map(|_| ())
+        check(name, &[Dataset], false)?;
+        self.run(&["unmount", "--", name]).map(|_| ())
     }
 
-    /// Set properties.
+    /// Set properties of a dataset or snapshot.
+    ///
+    /// ```no_run
+    /// let zfs = vpsos_core::storage::zfs::Zfs::new()?;
+    /// zfs.set("tank/ct/101", &[("refquota", "20G"), ("org.vpsadminos.osctl:note", "web")])?;
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
     pub fn set(&self, name: &str, props: &[(&str, &str)]) -> Result<()> {
+        check(name, &[Dataset, Snapshot], false)?;
+        props::check_pairs(props)?;
+        if props.is_empty() {
+            return Err(Error::invalid("ZFS properties", "none to set"));
+        }
+        // no `--`: see the module's documentation
         let mut a = vec!["set".to_string()];
         a.extend(props.iter().map(|(k, v)| format!("{k}={v}")));
         a.push(name.into());
-        self.run_owned(a).map(|_| ())
+        self.run(&a).map(|_| ())
     }
 
     /// Inherit a property from the parent (or the default).
+    ///
+    /// ```no_run
+    /// let zfs = vpsos_core::storage::zfs::Zfs::new()?;
+    /// zfs.inherit("tank/ct/101", "compression")?;
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
     pub fn inherit(&self, name: &str, prop: &str) -> Result<()> {
-        self.run(&["inherit", prop, name]).map(|_| ())
+        check(name, &[Dataset, Snapshot], false)?;
+        props::check_name(prop)?;
+        self.run(&["inherit", "--", prop, name]).map(|_| ())
     }
 
-    /// `props` of all `names`, in one `zfs get`.
+    /// `props` of all `names` (datasets, snapshots, bookmarks), in one
+    /// `zfs get`.
+    ///
+    /// ```no_run
+    /// let zfs = vpsos_core::storage::zfs::Zfs::new()?;
+    /// let p = zfs.get(&["tank/ct/101", "tank/ct/102"], &["used", "refquota"])?;
+    /// println!("{:?}", p.u64("tank/ct/102", "used"));
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
     pub fn get(&self, names: &[&str], props: &[&str]) -> Result<Properties> {
+        for n in names {
+            check(n, &[Dataset, Snapshot, Bookmark], false)?;
+        }
+        for p in props {
+            props::check_name(p)?;
+        }
         let joined = props.join(",");
         let mut a = vec![
             "get",
@@ -217,52 +275,86 @@ impl Zfs {
             "-p",
             "-o",
             "name,property,value,source",
+            "--",
             &joined,
         ];
         a.extend_from_slice(names);
         Properties::parse(&self.run(&a)?)
     }
 
-    /// Filesystems (or `kind`: `snapshot`, `volume`, `all`) at and below
-    /// `root`, `depth` levels deep (`None`: all).
+    /// Filesystems (or `kind`: `snapshot`, `volume`, `bookmark`, `all`, or
+    /// several joined by `,`) at and below `root`, `depth` levels deep
+    /// (`None`: all).
+    ///
+    /// ```no_run
+    /// let zfs = vpsos_core::storage::zfs::Zfs::new()?;
+    /// for ct in zfs.list("tank/ct", "filesystem", Some(1))? {
+    ///     println!("{ct}");
+    /// }
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
     pub fn list(&self, root: &str, kind: &str, depth: Option<u32>) -> Result<Vec<String>> {
+        check(root, &[Dataset], false)?;
+        check_types(kind)?;
         let d = depth.map(|d| d.to_string());
         let mut a = vec!["list", "-H", "-p", "-o", "name", "-t", kind];
         match &d {
             Some(d) => a.extend(["-d", d.as_str()]),
             None => a.push("-r"),
         }
-        a.push(root);
+        a.extend(["--", root]);
         Ok(self.run(&a)?.lines().map(String::from).collect())
     }
 
     /// Snapshot `name@snap` (`recursive`: its children too).
+    ///
+    /// ```no_run
+    /// let zfs = vpsos_core::storage::zfs::Zfs::new()?;
+    /// zfs.snapshot("tank/ct/101@s1", false)?;
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
     pub fn snapshot(&self, snapshot: &str, recursive: bool) -> Result<()> {
+        check(snapshot, &[Snapshot], true)?;
         let args: &[&str] = if recursive {
-            &["snapshot", "-r", snapshot]
+            &["snapshot", "-r", "--", snapshot]
         } else {
-            &["snapshot", snapshot]
+            &["snapshot", "--", snapshot]
         };
         self.run(args).map(|_| ())
     }
 
     /// Roll `snapshot`'s dataset back to it (`-r`: destroying later snapshots).
+    ///
+    /// ```no_run
+    /// let zfs = vpsos_core::storage::zfs::Zfs::new()?;
+    /// zfs.rollback("tank/ct/101@s1")?;
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
     pub fn rollback(&self, snapshot: &str) -> Result<()> {
-        self.run(&["rollback", "-r", snapshot]).map(|_| ())
+        check(snapshot, &[Snapshot], false)?;
+        self.run(&["rollback", "-r", "--", snapshot]).map(|_| ())
     }
 
-    /// Clone `snapshot` to a new filesystem `target`.
+    /// Clone `snapshot` to a new filesystem `target` (parents as needed)
+    /// with properties.
+    ///
+    /// ```no_run
+    /// let zfs = vpsos_core::storage::zfs::Zfs::new()?;
+    /// zfs.clone_snapshot("tank/tpl/debian@base", "tank/ct/103", &[("canmount", "noauto")])?;
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
     pub fn clone_snapshot(
         &self,
         snapshot: &str,
         target: &str,
         props: &[(&str, &str)],
     ) -> Result<()> {
+        check(snapshot, &[Snapshot], false)?;
+        check(target, &[Dataset], true)?;
         let mut a = vec!["clone".to_string(), "-p".into()];
-        Self::with_props(&mut a, props);
-        a.push(snapshot.into());
-        a.push(target.into());
-        self.run_owned(a).map(|_| ())
+        Self::with_props(&mut a, props)?;
+        a.extend(["--".into(), snapshot.into(), target.into()]);
+        self.run(&a).map(|_| ())
     }
 
     /// Send `snapshot` to `out`; `progress` gets the bytes so far. Returns
@@ -274,6 +366,7 @@ impl Zfs {
         out: &mut dyn Write,
         progress: &mut dyn FnMut(u64),
     ) -> Result<u64> {
+        check(snapshot, &[Snapshot], false)?;
         let mut a = vec!["send"];
         for (on, f) in [
             (opts.compressed, "-c"),
@@ -285,10 +378,17 @@ impl Zfs {
             }
         }
         if let Some(from) = &opts.from {
+            let full = if from.starts_with(['@', '#']) {
+                let ds = snapshot.split('@').next().unwrap_or_default();
+                format!("{ds}{from}")
+            } else {
+                from.clone()
+            };
+            check(&full, &[Snapshot, Bookmark], false)?;
             a.push(if opts.intermediates { "-I" } else { "-i" });
             a.push(from);
         }
-        a.push(snapshot);
+        a.extend(["--", snapshot]);
         let mut child = self
             .command(&a)
             .stdout(Stdio::piped())
@@ -309,10 +409,11 @@ impl Zfs {
         input: &mut dyn Read,
         progress: &mut dyn FnMut(u64),
     ) -> Result<u64> {
+        check(target, &[Dataset, Snapshot], true)?;
         let a: Vec<&str> = if force {
-            vec!["receive", "-F", target]
+            vec!["receive", "-F", "--", target]
         } else {
-            vec!["receive", target]
+            vec!["receive", "--", target]
         };
         let mut child = self
             .command(&a)
@@ -326,6 +427,22 @@ impl Zfs {
         drop(stdin);
         finish(child, &a, n)
     }
+}
+
+/// A failed `zfs args` as a `Command` error carrying its stderr.
+fn check_output<S: AsRef<str>>(args: &[S], out: &std::process::Output) -> Result<()> {
+    if out.status.success() {
+        return Ok(());
+    }
+    let args: Vec<&str> = args.iter().map(AsRef::as_ref).collect();
+    Err(Error::new(
+        ErrorKind::Command,
+        format!(
+            "zfs {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ),
+    ))
 }
 
 /// Copy with progress; the error, if any, after the command's own.
@@ -349,59 +466,15 @@ fn pump(
     }
 }
 
-/// A failed `zfs args` as a `Command` error carrying its stderr.
-fn check(args: &[&str], out: &std::process::Output) -> Result<()> {
-    if out.status.success() {
-        return Ok(());
-    }
-    Err(Error::new(
-        ErrorKind::Command,
-        format!(
-            "zfs {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-    ))
-}
-
 fn finish(child: std::process::Child, args: &[&str], pumped: std::io::Result<u64>) -> Result<u64> {
     let out = child
         .wait_with_output()
         .map_err(|e| Error::new(ErrorKind::Io, format!("waiting for zfs: {e}")))?;
-    check(args, &out)?;
+    check_output(args, &out)?;
     pumped.map_err(|e| {
         Error::new(
             ErrorKind::Io,
             format!("zfs {}: streaming: {e}", args.join(" ")),
         )
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_get_output_with_spaces_and_dashes() {
-        let out = "tank\tused\t1234\t-\ntank/ct/1\torg.vpsadminos.osctl:note\ta value with spaces\tlocal\n\
-                   tank/ct/1\tquota\t0\tdefault\ntank/ct/1\tmountpoint\t-\t-\n";
-        let p = Properties::parse(out).unwrap();
-        assert_eq!(p.u64("tank", "used"), Some(1234));
-        assert_eq!(
-            p.get("tank/ct/1", "org.vpsadminos.osctl:note"),
-            Some("a value with spaces")
-        );
-        assert_eq!(p.0["tank/ct/1"]["quota"].source, "default");
-        assert_eq!(p.u64("tank/ct/1", "mountpoint"), None);
-        assert!(Properties::parse("broken line\n").is_err());
-    }
-
-    #[test]
-    fn says_what_is_missing() {
-        if !Path::new("/sys/module/zfs").exists() {
-            let e = Zfs::new().unwrap_err();
-            assert_eq!(e.kind(), ErrorKind::Unsupported);
-            assert!(e.to_string().contains("ZFS"), "{e}");
-        }
-    }
 }
