@@ -12,38 +12,27 @@
 //! `zfs set`, whose ZFS 2.1 form parses no options and refuses `--`: there
 //! the first argument is always a checked `name=value`).
 
+mod child;
 mod names;
 mod props;
+mod stream;
 #[cfg(test)]
 mod tests;
 
 pub use names::{check_name, NameKind};
 pub use props::{Properties, Property};
+pub use stream::SendOptions;
 
 use crate::error::{Error, ErrorKind, Result};
 use names::check;
 use std::ffi::OsStr;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use NameKind::{Bookmark, Dataset, Snapshot};
 
-/// How to send a stream.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SendOptions {
-    /// Incremental from this snapshot (`-i`), or with every snapshot in
-    /// between (`-I`, when `intermediates`).
-    pub from: Option<String>,
-    /// Send intermediate snapshots too (`-I`).
-    pub intermediates: bool,
-    /// Keep blocks compressed as on disk (`-c`).
-    pub compressed: bool,
-    /// Raw, for encrypted datasets (`-w`).
-    pub raw: bool,
-    /// Large blocks as they are (`-L`).
-    pub large_blocks: bool,
-}
+/// How long a streaming `zfs` child gets between SIGTERM and SIGKILL.
+const KILL_GRACE: Duration = Duration::from_secs(5);
 
 /// The `zfs` command.
 ///
@@ -58,6 +47,8 @@ pub struct SendOptions {
 #[derive(Debug, Clone)]
 pub struct Zfs {
     bin: PathBuf,
+    /// Between SIGTERM and SIGKILL of a streaming child (tests shorten it).
+    grace: Duration,
 }
 
 /// `cmd` in an absolute directory of `PATH`, or in /usr/sbin or /sbin (a
@@ -110,7 +101,10 @@ impl Zfs {
                 "ZFS: the zfs kernel module is not loaded",
             ));
         }
-        Ok(Zfs { bin })
+        Ok(Zfs {
+            bin,
+            grace: KILL_GRACE,
+        })
     }
 
     fn command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
@@ -356,77 +350,6 @@ impl Zfs {
         a.extend(["--".into(), snapshot.into(), target.into()]);
         self.run(&a).map(|_| ())
     }
-
-    /// Send `snapshot` to `out`; `progress` gets the bytes so far. Returns
-    /// the stream's size.
-    pub fn send(
-        &self,
-        snapshot: &str,
-        opts: &SendOptions,
-        out: &mut dyn Write,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<u64> {
-        check(snapshot, &[Snapshot], false)?;
-        let mut a = vec!["send"];
-        for (on, f) in [
-            (opts.compressed, "-c"),
-            (opts.raw, "-w"),
-            (opts.large_blocks, "-L"),
-        ] {
-            if on {
-                a.push(f);
-            }
-        }
-        if let Some(from) = &opts.from {
-            let full = if from.starts_with(['@', '#']) {
-                let ds = snapshot.split('@').next().unwrap_or_default();
-                format!("{ds}{from}")
-            } else {
-                from.clone()
-            };
-            check(&full, &[Snapshot, Bookmark], false)?;
-            a.push(if opts.intermediates { "-I" } else { "-i" });
-            a.push(from);
-        }
-        a.extend(["--", snapshot]);
-        let mut child = self
-            .command(&a)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::new(ErrorKind::Io, format!("running zfs send: {e}")))?;
-        let mut stdout = child.stdout.take().expect("piped");
-        let n = pump(&mut stdout, out, progress);
-        finish(child, &a, n)
-    }
-
-    /// Receive a stream from `input` into `target` (`force`: roll it back
-    /// first, `-F`); `progress` gets the bytes so far. Returns the bytes.
-    pub fn receive(
-        &self,
-        target: &str,
-        force: bool,
-        input: &mut dyn Read,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<u64> {
-        check(target, &[Dataset, Snapshot], true)?;
-        let a: Vec<&str> = if force {
-            vec!["receive", "-F", "--", target]
-        } else {
-            vec!["receive", "--", target]
-        };
-        let mut child = self
-            .command(&a)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| Error::new(ErrorKind::Io, format!("running zfs receive: {e}")))?;
-        let mut stdin = child.stdin.take().expect("piped");
-        let n = pump(input, &mut stdin, progress);
-        drop(stdin);
-        finish(child, &a, n)
-    }
 }
 
 /// A failed `zfs args` as a `Command` error carrying its stderr.
@@ -443,38 +366,4 @@ fn check_output<S: AsRef<str>>(args: &[S], out: &std::process::Output) -> Result
             String::from_utf8_lossy(&out.stderr).trim()
         ),
     ))
-}
-
-/// Copy with progress; the error, if any, after the command's own.
-fn pump(
-    from: &mut dyn Read,
-    to: &mut dyn Write,
-    progress: &mut dyn FnMut(u64),
-) -> std::io::Result<u64> {
-    let mut buf = vec![0u8; 256 << 10];
-    let mut total = 0u64;
-    loop {
-        let n = match from.read(&mut buf) {
-            Ok(0) => return Ok(total),
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        to.write_all(&buf[..n])?;
-        total += n as u64;
-        progress(total);
-    }
-}
-
-fn finish(child: std::process::Child, args: &[&str], pumped: std::io::Result<u64>) -> Result<u64> {
-    let out = child
-        .wait_with_output()
-        .map_err(|e| Error::new(ErrorKind::Io, format!("waiting for zfs: {e}")))?;
-    check_output(args, &out)?;
-    pumped.map_err(|e| {
-        Error::new(
-            ErrorKind::Io,
-            format!("zfs {}: streaming: {e}", args.join(" ")),
-        )
-    })
 }

@@ -1,8 +1,11 @@
-//! The command lines without ZFS: a shell script stands in for the `zfs`
-//! binary and records its arguments.
+//! The command lines and the streaming without ZFS: a shell script stands
+//! in for the `zfs` binary (it records its arguments, writes or reads
+//! endlessly, fails, ignores SIGTERM).
 
 use super::*;
-use std::io::Write;
+use crate::until::{self, Cancel, Until};
+use std::io::{Read, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 struct Stub {
     dir: tempfile::TempDir,
@@ -25,7 +28,10 @@ fn stub(script: &str) -> Stub {
     w.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
     assert!(w.wait().unwrap().success());
     Stub {
-        zfs: Zfs { bin },
+        zfs: Zfs {
+            bin,
+            grace: Duration::from_millis(200),
+        },
         dir,
     }
 }
@@ -40,9 +46,79 @@ impl Stub {
             .map(|c| c.lines().map(String::from).collect())
             .collect()
     }
+
+    /// The pid the script wrote to `$D/pid`.
+    fn pid(&self) -> i32 {
+        let s = std::fs::read_to_string(self.dir.path().join("pid")).unwrap();
+        s.trim().parse().unwrap()
+    }
 }
 
 const RECORD: &str = r#"{ printf '%s\n' "$@"; echo ---; } >> "$D/args""#;
+
+/// Whether our child `pid` was reaped (no zombie of ours left).
+fn reaped(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(s) => {
+            // after "(comm) ": state, ppid
+            let rest = &s[s.rfind(')').unwrap() + 2..];
+            let ppid: u32 = rest.split(' ').nth(1).unwrap().parse().unwrap();
+            ppid != std::process::id()
+        }
+    }
+}
+
+/// A writer that takes `left` bytes, then fails as a dead link does.
+struct FailingWriter {
+    left: usize,
+}
+
+impl Write for FailingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "the link died",
+            ));
+        }
+        let n = buf.len().min(self.left);
+        self.left -= n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A reader of `left` zero bytes that then fails (or never ends, without
+/// a limit); counts what it gave.
+struct Zeros {
+    left: Option<usize>,
+    given: usize,
+}
+
+impl Read for Zeros {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = match &mut self.left {
+            Some(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "the link died",
+                ))
+            }
+            Some(left) => {
+                let n = buf.len().min(*left);
+                *left -= n;
+                n
+            }
+            None => buf.len(),
+        };
+        buf[..n].fill(0);
+        self.given += n;
+        Ok(n)
+    }
+}
 
 #[test]
 fn says_what_is_missing() {
@@ -226,4 +302,169 @@ fn hostile_names_and_properties_never_reach_the_command() {
         assert!(e.field().unwrap().starts_with("ZFS "), "{what}: {e}");
     }
     assert_eq!(s.calls(), Vec::<Vec<String>>::new(), "nothing ran");
+}
+
+#[test]
+fn a_failing_writer_ends_send_and_returns_its_error() {
+    let s = stub(r#"echo $$ > "$D/pid"; exec cat /dev/zero"#);
+    let mut out = FailingWriter { left: 1 << 20 };
+    let mut seen = 0;
+    let e = s
+        .zfs
+        .send("tank/a@s", &SendOptions::default(), &mut out, &mut |b| {
+            seen = b
+        })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("zfs send of tank/a@s: writing the stream: the link died"),
+        "{e}"
+    );
+    assert!(std::error::Error::source(&e).is_some());
+    assert!(seen <= 1 << 20, "{seen}");
+    assert!(reaped(s.pid()));
+}
+
+#[test]
+fn send_kills_a_child_that_ignores_sigterm() {
+    let s = stub(r#"trap '' TERM; echo $$ > "$D/pid"; head -c 1048576 /dev/zero; exec sleep 600"#);
+    let mut out = FailingWriter { left: 4096 };
+    let e = s
+        .zfs
+        .send("tank/a@s", &SendOptions::default(), &mut out, &mut |_| {})
+        .unwrap_err();
+    assert!(e.to_string().contains("writing the stream"), "{e}");
+    assert!(reaped(s.pid()));
+}
+
+#[test]
+fn a_panicking_writer_leaves_no_child() {
+    struct Panics;
+    impl Write for Panics {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            panic!("writer panicked");
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let s = stub(r#"echo $$ > "$D/pid"; exec cat /dev/zero"#);
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        s.zfs.send(
+            "tank/a@s",
+            &SendOptions::default(),
+            &mut Panics,
+            &mut |_| {},
+        )
+    }));
+    assert!(r.is_err());
+    assert!(reaped(s.pid()));
+}
+
+#[test]
+fn a_cancelled_send_ends() {
+    let s = stub(r#"echo $$ > "$D/pid"; exec cat /dev/zero"#);
+    let c = Cancel::new().unwrap();
+    let mut out = Vec::new();
+    let e = until::scoped(Until::forever().or_cancel(&c), || {
+        s.zfs
+            .send("tank/a@s", &SendOptions::default(), &mut out, &mut |_| {
+                c.cancel()
+            })
+    })
+    .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Cancelled, "{e}");
+    assert!(e.to_string().starts_with("zfs send of tank/a@s: "), "{e}");
+    assert!(reaped(s.pid()));
+}
+
+#[test]
+fn send_drains_stderr_and_reports_it() {
+    // 200 KB of stderr before any output: a full stderr pipe would block it
+    let s = stub("yes 'warning: lots' | head -c 200000 >&2; head -c 300000 /dev/zero");
+    let mut out = Vec::new();
+    let n = s
+        .zfs
+        .send("tank/a@s", &SendOptions::default(), &mut out, &mut |_| {})
+        .unwrap();
+    assert_eq!((n, out.len()), (300000, 300000));
+
+    let s = stub("echo \"cannot open 'tank/a@s': dataset does not exist\" >&2; exit 1");
+    let e = s
+        .zfs
+        .send("tank/a@s", &SendOptions::default(), &mut out, &mut |_| {})
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Command, "{e}");
+    assert_eq!(
+        e.to_string(),
+        "zfs send -- tank/a@s: cannot open 'tank/a@s': dataset does not exist"
+    );
+}
+
+#[test]
+fn a_failing_reader_ends_receive_and_returns_its_error() {
+    let s = stub(r#"echo $$ > "$D/pid"; exec cat > /dev/null"#);
+    let mut input = Zeros {
+        left: Some(1 << 20),
+        given: 0,
+    };
+    let mut seen = 0;
+    let e = s
+        .zfs
+        .receive("tank/a", false, &mut input, &mut |b| seen = b)
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("zfs receive into tank/a: reading the stream: the link died"),
+        "{e}"
+    );
+    assert_eq!(seen, 1 << 20);
+    assert!(reaped(s.pid()));
+}
+
+#[test]
+fn receive_reads_no_further_once_zfs_ends() {
+    let s = stub(
+        r#"echo $$ > "$D/pid"; head -c 1000 > /dev/null
+           echo 'cannot receive: invalid stream (bad magic number)' >&2; exit 1"#,
+    );
+    let mut endless = Zeros {
+        left: None,
+        given: 0,
+    };
+    let e = s
+        .zfs
+        .receive("tank/a", false, &mut endless, &mut |_| {})
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Command, "{e}");
+    assert_eq!(
+        e.to_string(),
+        "zfs receive -- tank/a: cannot receive: invalid stream (bad magic number)"
+    );
+    assert!(endless.given < 16 << 20, "{}", endless.given);
+    assert!(reaped(s.pid()));
+
+    // one that ends well but early: the rest of the stream was not taken
+    let s = stub("head -c 1000 > /dev/null");
+    let e = s
+        .zfs
+        .receive("tank/a", false, &mut endless, &mut |_| {})
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    assert!(e.to_string().contains("before its end"), "{e}");
+}
+
+#[test]
+fn receive_streams_everything_with_progress() {
+    let s = stub(r#"exec cat > "$D/got""#);
+    let data: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let mut last = 0;
+    let n = s
+        .zfs
+        .receive("tank/a", true, &mut &data[..], &mut |b| last = b)
+        .unwrap();
+    assert_eq!((n, last), (data.len() as u64, data.len() as u64));
+    assert_eq!(std::fs::read(s.dir.path().join("got")).unwrap(), data);
 }
