@@ -21,7 +21,7 @@ mod tests;
 
 pub use names::{check_name, NameKind};
 pub use props::{Properties, Property};
-pub use stream::SendOptions;
+pub use stream::{RecvOptions, SendOptions};
 
 use crate::error::{Error, ErrorKind, Result};
 use names::check;

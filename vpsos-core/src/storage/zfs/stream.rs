@@ -16,7 +16,7 @@ use std::process::{ExitStatus, Stdio};
 use std::time::Duration;
 
 /// How long `zfs receive` gets to end by itself once its input is closed
-/// early (it then cleans up),
+/// early (it then cleans up, or keeps the resumable state with `-s`),
 /// before it is asked to end.
 const RECV_EXIT_GRACE: Duration = Duration::from_secs(10);
 /// Bytes moved per read.
@@ -26,11 +26,12 @@ const CHUNK: usize = 256 << 10;
 ///
 /// ```
 /// use vpsos_core::storage::zfs::SendOptions;
-/// let incremental = SendOptions {
+/// let incremental_with_props = SendOptions {
 ///     from: Some("tank/ct/101@s1".into()),
+///     properties: true,
 ///     ..Default::default()
 /// };
-/// assert!(!incremental.raw);
+/// assert!(!incremental_with_props.raw);
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SendOptions {
@@ -46,6 +47,28 @@ pub struct SendOptions {
     pub raw: bool,
     /// Large blocks as they are (`-L`).
     pub large_blocks: bool,
+    /// Include the dataset's properties, user ones too (`-p`).
+    pub properties: bool,
+}
+
+/// How to receive a stream.
+///
+/// ```
+/// use vpsos_core::storage::zfs::RecvOptions;
+/// // osctld's way: roll back to the last common snapshot, do not mount
+/// let opts = RecvOptions { force: true, no_mount: true, ..Default::default() };
+/// assert!(!opts.resumable);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecvOptions {
+    /// Roll the target back to its latest snapshot first (`-F`).
+    pub force: bool,
+    /// Do not mount the received dataset (`-u`).
+    pub no_mount: bool,
+    /// Keep the state of a receive that ends early, to resume it (`-s`;
+    /// the target's `receive_resume_token` property says where), instead
+    /// of discarding it; [`Zfs::abort_receive`] discards it later.
+    pub resumable: bool,
 }
 
 /// The error of a child that failed: its stderr.
@@ -90,7 +113,7 @@ impl Zfs {
     /// use vpsos_core::storage::zfs::{SendOptions, Zfs};
     /// let zfs = Zfs::new()?;
     /// let mut out = std::net::TcpStream::connect("node2:4000")?;
-    /// let opts = SendOptions { from: Some("@s1".into()), ..Default::default() };
+    /// let opts = SendOptions { from: Some("@s1".into()), properties: true, ..Default::default() };
     /// let n = zfs.send("tank/ct/101@s2", &opts, &mut out, &mut |b| eprint!("\r{b} bytes"))?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -107,6 +130,7 @@ impl Zfs {
             (opts.compressed, "-c"),
             (opts.raw, "-w"),
             (opts.large_blocks, "-L"),
+            (opts.properties, "-p"),
         ] {
             if on {
                 a.push(f.into());
@@ -176,14 +200,7 @@ impl Zfs {
 
     /// Receive a stream from `input` into `target` (`force`: roll it back
     /// first, `-F`); `progress` gets the bytes so far. Returns the bytes.
-    ///
-    /// When `input` fails, `zfs receive` gets end of file, is given 10 s
-    /// to clean up and end (then SIGTERM, then SIGKILL), is reaped, and
-    /// `input`'s error returned ("zfs receive into `<target>`: reading the
-    /// stream: ..."); what it leaves is what ZFS leaves: nothing of a new
-    /// dataset. When `zfs receive` ends before the stream does (a bad
-    /// stream), `input` is read no further and its stderr is the error.
-    /// The [`Until`] in force may cancel it.
+    /// The same as [`receive_with`](Zfs::receive_with) with only `force`.
     ///
     /// ```no_run
     /// let zfs = vpsos_core::storage::zfs::Zfs::new()?;
@@ -198,10 +215,51 @@ impl Zfs {
         input: &mut dyn Read,
         progress: &mut dyn FnMut(u64),
     ) -> Result<u64> {
+        let opts = RecvOptions {
+            force,
+            ..Default::default()
+        };
+        self.receive_with(target, &opts, input, progress)
+    }
+
+    /// Receive a stream from `input` into `target` (a dataset, or the
+    /// snapshot to name the received one) as `opts` say; `progress` gets
+    /// the bytes so far. Returns the bytes.
+    ///
+    /// When `input` fails, `zfs receive` gets end of file, is given 10 s
+    /// to clean up and end (then SIGTERM, then SIGKILL), is reaped, and
+    /// `input`'s error returned ("zfs receive into `<target>`: reading the
+    /// stream: ..."); what it leaves is what ZFS leaves: nothing of a new
+    /// dataset, or with [`resumable`](RecvOptions::resumable) the partial
+    /// state. When `zfs receive` ends before the stream does (a bad
+    /// stream), `input` is read no further and its stderr is the error.
+    /// The [`Until`] in force may cancel it.
+    ///
+    /// ```no_run
+    /// use vpsos_core::storage::zfs::{RecvOptions, Zfs};
+    /// let zfs = Zfs::new()?;
+    /// let mut input = std::net::TcpListener::bind("0.0.0.0:4000")?.accept()?.0;
+    /// let opts = RecvOptions { force: true, no_mount: true, ..Default::default() };
+    /// zfs.receive_with("tank/ct/101", &opts, &mut input, &mut |_| {})?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn receive_with(
+        &self,
+        target: &str,
+        opts: &RecvOptions,
+        input: &mut dyn Read,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<u64> {
         check(target, &[NameKind::Dataset, NameKind::Snapshot], true)?;
         let mut a: Vec<String> = vec!["receive".into()];
-        if force {
-            a.push("-F".into());
+        for (on, f) in [
+            (opts.force, "-F"),
+            (opts.no_mount, "-u"),
+            (opts.resumable, "-s"),
+        ] {
+            if on {
+                a.push(f.into());
+            }
         }
         a.extend(["--".into(), target.into()]);
         let what = format!("zfs receive into {target}");
@@ -268,5 +326,21 @@ impl Zfs {
         drop(stdin);
         finish(p, &a, &what)?;
         Ok(total)
+    }
+
+    /// Discard the partial state a [`resumable`](RecvOptions::resumable)
+    /// receive into `target` left (`zfs receive -A`).
+    ///
+    /// ```no_run
+    /// let zfs = vpsos_core::storage::zfs::Zfs::new()?;
+    /// let p = zfs.get(&["tank/ct/101"], &["receive_resume_token"])?;
+    /// if p.get("tank/ct/101", "receive_resume_token") != Some("-") {
+    ///     zfs.abort_receive("tank/ct/101")?;
+    /// }
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
+    pub fn abort_receive(&self, target: &str) -> Result<()> {
+        check(target, &[NameKind::Dataset], false)?;
+        self.run(&["receive", "-A", "--", target]).map(|_| ())
     }
 }

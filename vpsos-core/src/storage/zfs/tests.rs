@@ -157,6 +157,7 @@ fn options_end_before_the_names() {
         compressed: true,
         raw: true,
         large_blocks: true,
+        properties: true,
     };
     z.send("tank/a@s", &all, &mut Vec::new(), &mut |_| {})
         .unwrap();
@@ -166,10 +167,16 @@ fn options_end_before_the_names() {
     };
     z.send("tank/a@s", &from_bookmark, &mut Vec::new(), &mut |_| {})
         .unwrap();
-    z.receive("tank/r", true, &mut &b""[..], &mut |_| {})
+    let recv = RecvOptions {
+        force: true,
+        no_mount: true,
+        resumable: true,
+    };
+    z.receive_with("tank/r", &recv, &mut &b""[..], &mut |_| {})
         .unwrap();
     z.receive("tank/r@s", false, &mut &b""[..], &mut |_| {})
         .unwrap();
+    z.abort_receive("tank/r").unwrap();
     let want: Vec<Vec<&str>> = vec![
         vec![
             "create",
@@ -226,10 +233,13 @@ fn options_end_before_the_names() {
             "tank/a@s",
             "tank/c",
         ],
-        vec!["send", "-c", "-w", "-L", "-I", "@s0", "--", "tank/a@s"],
+        vec![
+            "send", "-c", "-w", "-L", "-p", "-I", "@s0", "--", "tank/a@s",
+        ],
         vec!["send", "-i", "tank/a#b", "--", "tank/a@s"],
-        vec!["receive", "-F", "--", "tank/r"],
+        vec!["receive", "-F", "-u", "-s", "--", "tank/r"],
         vec!["receive", "--", "tank/r@s"],
+        vec!["receive", "-A", "--", "tank/r"],
     ];
     assert_eq!(s.calls(), want);
 }
@@ -295,6 +305,7 @@ fn hostile_names_and_properties_never_reach_the_command() {
             z.receive("-d", false, &mut &b""[..], &mut |_| {})
                 .map(|_| ()),
         ),
+        ("abort", z.abort_receive("tank/a@s")),
     ];
     for (what, r) in results {
         let e = r.expect_err(what);
