@@ -1,16 +1,18 @@
 //! ZFS through vpsos on real pools (file-backed, made and destroyed here):
 //! batched properties, refquota, clones that start as containers,
-//! send/receive full and incremental, and osctld's migration sequence.
+//! send/receive full and incremental, and osctld's migration sequence;
+//! names that look like options, and streams whose other end fails.
 //! Needs the zfs module (the test VM); elsewhere the API must say
 //! Unsupported. Run as root.
 
 mod common;
 
-use common::zfs::{fill, zfs, Pool};
+use common::zfs::{exists, fill, gone, random, zfs, zfs_procs, Pool, Proc};
 use common::*;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
-use vpsos::storage::zfs::{SendOptions, Zfs};
+use vpsos::storage::zfs::{RecvOptions, SendOptions, Zfs};
 use vpsos::{CreateOptions, ErrorKind, Process};
 
 fn sum(p: &Path) -> Vec<u8> {
@@ -250,4 +252,331 @@ fn osctlds_layout_needs_no_special_case() {
     );
     z.unmount(&ds).unwrap();
     z.destroy(&pool.ds("ct"), true).unwrap();
+}
+
+#[test]
+fn names_that_look_like_options_stay_names() {
+    require_root!();
+    let z = zfs();
+    skip_unless!(
+        z.is_some(),
+        "names_that_look_like_options_stay_names",
+        "no ZFS on this host"
+    );
+    let z = z.unwrap();
+    let pool = Pool::new("opt");
+    // valid ZFS names whose components begin with '-': `--` keeps them names
+    let (x, y) = (pool.ds("-x"), pool.ds("-y"));
+    z.create(&x, &[("org.vpsos:note", "-v")]).unwrap();
+    z.set(&x, &[("org.vpsos:other", "--")]).unwrap();
+    let p = z
+        .get(&[&x], &["org.vpsos:note", "org.vpsos:other"])
+        .unwrap();
+    assert_eq!(p.get(&x, "org.vpsos:note"), Some("-v"));
+    assert_eq!(p.get(&x, "org.vpsos:other"), Some("--"));
+    z.inherit(&x, "org.vpsos:other").unwrap();
+    z.rename(&x, &y).unwrap();
+    std::fs::write(pool.path("-y/file"), b"one").unwrap();
+    let snap = format!("{y}@-s");
+    z.snapshot(&snap, false).unwrap();
+    std::fs::write(pool.path("-y/file"), b"two").unwrap();
+    z.rollback(&snap).unwrap();
+    assert_eq!(std::fs::read(pool.path("-y/file")).unwrap(), b"one");
+    z.clone_snapshot(&snap, &pool.ds("-c"), &[]).unwrap();
+    z.unmount(&pool.ds("-c")).unwrap();
+    z.mount(&pool.ds("-c")).unwrap();
+    let mut listed = z.list(&pool.name, "filesystem", Some(1)).unwrap();
+    listed.sort();
+    assert_eq!(listed, [pool.name.clone(), pool.ds("-c"), y.clone()]);
+    let mut stream = Vec::new();
+    z.send(&snap, &SendOptions::default(), &mut stream, &mut |_| {})
+        .unwrap();
+    z.receive(&pool.ds("-r"), false, &mut &stream[..], &mut |_| {})
+        .unwrap();
+    assert_eq!(std::fs::read(pool.path("-r/file")).unwrap(), b"one");
+    z.destroy(&pool.ds("-c"), false).unwrap();
+    z.destroy(&y, true).unwrap();
+    assert!(!exists(&y));
+
+    // what ZFS refuses, vpsos refuses before running it: nothing made
+    for bad in [
+        "-o",
+        "--help",
+        &format!("{}/a/../b", pool.name),
+        &format!("{}/a\nb", pool.name),
+    ] {
+        let e = z.create(bad, &[]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+    }
+    let e = z.create(&pool.ds("p"), &[("-V", "1G")]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+    let e = z
+        .create(&pool.ds("v"), &[("org.vpsos:x", "a\nb")])
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
+    assert!(!exists(&pool.ds("p")) && !exists(&pool.ds("v")));
+}
+
+/// A dataset with the busybox image and 8 MiB of random data, snapshotted
+/// as `@s`: a stream of some 10 MiB.
+fn filled(pool: &Pool, z: &Zfs, name: &str) -> String {
+    z.create(&pool.ds(name), &[]).unwrap();
+    fill(&pool.path(name), HOST_ROOT);
+    std::fs::write(pool.path(name).join("root/random"), random(8 << 20)).unwrap();
+    let snap = format!("{}@s", pool.ds(name));
+    z.snapshot(&snap, false).unwrap();
+    snap
+}
+
+/// Takes `left` bytes, then fails as a dead link does, noting the `zfs`
+/// processes working on `arg` at that moment.
+struct DyingLink {
+    left: usize,
+    arg: String,
+    seen: Vec<Proc>,
+}
+
+impl Write for DyingLink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            self.seen = zfs_procs(&self.arg);
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "the link died",
+            ));
+        }
+        let n = buf.len().min(self.left);
+        self.left -= n;
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_failing_writer_ends_send_and_leaves_no_zfs() {
+    require_root!();
+    let z = zfs();
+    skip_unless!(
+        z.is_some(),
+        "a_failing_writer_ends_send_and_leaves_no_zfs",
+        "no ZFS on this host"
+    );
+    let z = z.unwrap();
+    let pool = Pool::new("wr");
+    let snap = filled(&pool, &z, "src");
+    let mut link = DyingLink {
+        left: 1 << 20,
+        arg: snap.clone(),
+        seen: vec![],
+    };
+    // the old send waited here for ever: zfs send blocked on the full pipe
+    let e = z
+        .send(&snap, &SendOptions::default(), &mut link, &mut |_| {})
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+    assert!(
+        e.to_string().starts_with(&format!(
+            "zfs send of {snap}: writing the stream: the link died"
+        )),
+        "{e}"
+    );
+    assert_eq!(link.seen.len(), 1, "the zfs send while the link died");
+    assert!(
+        link.seen.iter().all(|&p| gone(p)),
+        "reaped: {:?}",
+        link.seen
+    );
+    assert_eq!(zfs_procs(&snap), []);
+    // and the dataset is as before: a later send works
+    let mut out = Vec::new();
+    z.send(&snap, &SendOptions::default(), &mut out, &mut |_| {})
+        .unwrap();
+    assert!(out.len() > 8 << 20);
+}
+
+/// The first `cut` bytes of `data`, then the failure of a dead link,
+/// noting the `zfs` processes working on `arg` at that moment.
+struct CutStream<'a> {
+    data: &'a [u8],
+    cut: usize,
+    arg: String,
+    seen: Vec<Proc>,
+}
+
+impl Read for CutStream<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.cut == 0 {
+            self.seen = zfs_procs(&self.arg);
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "the link died",
+            ));
+        }
+        let n = buf.len().min(self.cut);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        self.cut -= n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_failing_reader_ends_receive_and_zfs_cleans_up() {
+    require_root!();
+    let z = zfs();
+    skip_unless!(
+        z.is_some(),
+        "a_failing_reader_ends_receive_and_zfs_cleans_up",
+        "no ZFS on this host"
+    );
+    let z = z.unwrap();
+    let pool = Pool::with_size("rd", 512 << 20);
+    let snap = filled(&pool, &z, "src");
+    let mut stream = Vec::new();
+    z.send(&snap, &SendOptions::default(), &mut stream, &mut |_| {})
+        .unwrap();
+    for resumable in [false, true] {
+        let target = pool.ds(if resumable { "resumable" } else { "plain" });
+        let mut input = CutStream {
+            data: &stream,
+            cut: stream.len() * 3 / 4,
+            arg: target.clone(),
+            seen: vec![],
+        };
+        let opts = RecvOptions {
+            resumable,
+            ..Default::default()
+        };
+        let e = z
+            .receive_with(&target, &opts, &mut input, &mut |_| {})
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io, "{e}");
+        assert!(
+            e.to_string().starts_with(&format!(
+                "zfs receive into {target}: reading the stream: the link died"
+            )),
+            "{e}"
+        );
+        assert_eq!(input.seen.len(), 1, "the zfs receive while the link died");
+        assert!(input.seen.iter().all(|&p| gone(p)), "{:?}", input.seen);
+        assert_eq!(zfs_procs(&target), []);
+        if resumable {
+            // -s: ZFS keeps the partial state and says where to resume
+            let p = z.get(&[&target], &["receive_resume_token"]).unwrap();
+            let token = p.get(&target, "receive_resume_token").unwrap();
+            assert!(token != "-" && !token.is_empty(), "{token:?}");
+            z.abort_receive(&target).unwrap();
+        }
+        // without: ZFS discarded the partial dataset; with: after -A
+        assert!(!exists(&target), "{target} left behind");
+    }
+    let all = z.list(&pool.name, "all", None).unwrap();
+    assert!(all.iter().all(|n| !n.contains('%')), "{all:?}");
+}
+
+#[test]
+fn a_bad_stream_stops_receive_with_zfs_error() {
+    require_root!();
+    let z = zfs();
+    skip_unless!(
+        z.is_some(),
+        "a_bad_stream_stops_receive_with_zfs_error",
+        "no ZFS on this host"
+    );
+    let z = z.unwrap();
+    let pool = Pool::new("bad");
+    let target = pool.ds("target");
+    // an endless stream of garbage: zfs receive gives up at the header
+    let mut given = 0usize;
+    let mut garbage = std::iter::repeat_with(|| random(64 << 10)).flatten();
+    let mut endless = ReadFn(|buf: &mut [u8]| {
+        for b in buf.iter_mut() {
+            *b = garbage.next().unwrap();
+        }
+        given += buf.len();
+        Ok(buf.len())
+    });
+    let e = z
+        .receive(&target, false, &mut endless, &mut |_| {})
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Command, "{e}");
+    let prefix = format!("zfs receive -- {target}: ");
+    assert!(
+        e.to_string().starts_with(&prefix) && e.to_string().len() > prefix.len(),
+        "{e}"
+    );
+    assert!(given < 64 << 20, "read on after zfs ended: {given} bytes");
+    assert_eq!(zfs_procs(&target), []);
+    assert!(!exists(&target));
+}
+
+/// A reader from a closure.
+struct ReadFn<F>(F);
+
+impl<F: FnMut(&mut [u8]) -> std::io::Result<usize>> Read for ReadFn<F> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        (self.0)(buf)
+    }
+}
+
+#[test]
+fn received_unmounted_with_its_properties() {
+    require_root!();
+    let z = zfs();
+    skip_unless!(
+        z.is_some(),
+        "received_unmounted_with_its_properties",
+        "no ZFS on this host"
+    );
+    let z = z.unwrap();
+    let pool = Pool::new("opts");
+    let src = pool.ds("src");
+    z.create(
+        &src,
+        &[("org.vpsadminos.osctl:id", "101"), ("compression", "off")],
+    )
+    .unwrap();
+    std::fs::write(pool.path("src/file"), b"data").unwrap();
+    z.snapshot(&format!("{src}@s1"), false).unwrap();
+    let send = |properties: bool| {
+        let mut s = Vec::new();
+        let opts = SendOptions {
+            properties,
+            ..Default::default()
+        };
+        z.send(&format!("{src}@s1"), &opts, &mut s, &mut |_| {})
+            .unwrap();
+        s
+    };
+    let opts = RecvOptions {
+        no_mount: true,
+        ..Default::default()
+    };
+    // osctld's migration: with its properties, not mounted
+    let with = pool.ds("with");
+    z.receive_with(&with, &opts, &mut &send(true)[..], &mut |_| {})
+        .unwrap();
+    let p = z
+        .get(
+            &[&with],
+            &["mounted", "org.vpsadminos.osctl:id", "compression"],
+        )
+        .unwrap();
+    assert_eq!(p.get(&with, "mounted"), Some("no"));
+    assert_eq!(p.get(&with, "org.vpsadminos.osctl:id"), Some("101"));
+    assert_eq!(p.0[&with]["org.vpsadminos.osctl:id"].source, "received");
+    assert_eq!(p.get(&with, "compression"), Some("off"));
+    z.mount(&with).unwrap();
+    assert_eq!(std::fs::read(pool.path("with/file")).unwrap(), b"data");
+    // without -p the properties stay behind; without -u it is mounted
+    let without = pool.ds("without");
+    z.receive(&without, false, &mut &send(false)[..], &mut |_| {})
+        .unwrap();
+    let p = z
+        .get(&[&without], &["mounted", "org.vpsadminos.osctl:id"])
+        .unwrap();
+    assert_eq!(p.get(&without, "mounted"), Some("yes"));
+    assert_eq!(p.get(&without, "org.vpsadminos.osctl:id"), Some("-"));
 }

@@ -93,3 +93,59 @@ pub fn fill(dir: &Path, owner: u32) {
     );
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// A process: its pid and start time (a reused pid has another).
+pub type Proc = (i32, u64);
+
+fn start_time(pid: i32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // after "(comm) ": state is field 3, starttime field 22
+    stat[stat.rfind(')')? + 2..]
+        .split(' ')
+        .nth(19)?
+        .parse()
+        .ok()
+}
+
+/// The running `zfs` processes one of whose arguments is `arg`.
+pub fn zfs_procs(arg: &str) -> Vec<Proc> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let mut args = cmdline.split(|&b| b == 0);
+        let is_zfs = args.next().is_some_and(|a0| a0.ends_with(b"zfs"));
+        if is_zfs && args.any(|a| a == arg.as_bytes()) {
+            found.extend(start_time(pid).map(|t| (pid, t)));
+        }
+    }
+    found
+}
+
+/// Whether `p` is gone: reaped, not even a zombie.
+pub fn gone(p: Proc) -> bool {
+    start_time(p.0) != Some(p.1)
+}
+
+/// Whether `name` (a dataset, snapshot or bookmark) exists, as `zfs list`
+/// sees it.
+pub fn exists(name: &str) -> bool {
+    Command::new("zfs")
+        .args(["list", "-H", "-t", "all", "--", name])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// `n` bytes from /dev/urandom (incompressible: pools compress by default).
+pub fn random(n: usize) -> Vec<u8> {
+    let mut data = vec![0u8; n];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom").unwrap(), &mut data)
+        .unwrap();
+    data
+}
