@@ -4,7 +4,7 @@
 //! caller's reader or writer included, a child still running is asked to
 //! end (SIGTERM), then killed (SIGKILL) after a bound.
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result, ResultExt};
 use crate::until::Until;
 use std::fs::File;
 use std::io::Read;
@@ -42,7 +42,7 @@ impl Running {
         let mut child = cmd
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| Error::new(ErrorKind::Io, format!("running {what}: {e}")))?;
+            .ctx(|| format!("running {what}"))?;
         // Without a pidfd (Linux < 5.3) the bounded waits become no waits.
         let pidfd = crate::spawn::pidfd_open(child.id() as i32).ok();
         let stderr = child.stderr.take().map(OwnedFd::from);
@@ -127,7 +127,7 @@ impl Running {
         let mut child = self.child.take().expect("waited for once");
         let st = child
             .wait()
-            .map_err(|e| Error::new(ErrorKind::Io, format!("waiting for zfs: {e}")))?;
+            .ctx(|| "waiting for zfs".to_string())?;
         Ok(Some(st))
     }
 

@@ -23,7 +23,7 @@ pub use names::{check_name, NameKind};
 pub use props::{Properties, Property};
 pub use stream::{RecvOptions, SendOptions};
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, ResultExt};
 use names::check;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -118,7 +118,7 @@ impl Zfs {
         let out = self
             .command(args)
             .output()
-            .map_err(|e| Error::new(ErrorKind::Io, format!("running zfs: {e}")))?;
+            .ctx(|| "running zfs".to_string())?;
         check_output(args, &out)?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
