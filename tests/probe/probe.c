@@ -3,13 +3,19 @@
  *   probe sys NR [ARG...]     syscall(NR, ARG...)       (64-bit ABI)
  *   probe sys32 NR [ARG...]   int $0x80 with NR, ARG... (32-bit ABI)
  * Prints "ret=<r> errno=<name or 0>" and exits 0 when the call returned
- * >= 0, else 1. Numbers may be decimal or 0x hex. */
+ * >= 0, else 1. Numbers may be decimal or 0x hex.
+ * Attacks of the escape suite, each printing "<what> ret=<r> errno=<name>":
+ *   probe tiocsti PATH|-      TIOCSTI "id\n" into PATH's terminal (- : fd 0)
+ *   probe keysearch DESC      look for the "user" key DESC from the session
+ *                             keyring down */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/syscall.h>
 
 static long sys32(long nr, long a, long b, long c) {
@@ -23,8 +29,33 @@ static long sys32(long nr, long a, long b, long c) {
 #endif
 }
 
+static int report(const char *what, long ret, int err) {
+    printf("%s ret=%ld errno=%s\n", what, ret, err ? strerrorname_np(err) : "0");
+    return ret < 0 ? 1 : 0;
+}
+
+/* Push "id\n" into the input of the terminal behind `path` (or fd 0):
+ * with the caller's terminal, the caller's shell would run it. */
+static int tiocsti(const char *path) {
+    int fd = strcmp(path, "-") == 0 ? 0 : open(path, O_RDWR | O_NOCTTY);
+    if (fd < 0) return report("open", -1, errno);
+    const char *cmd = "id\n";
+    for (const char *c = cmd; *c; c++) {
+        if (ioctl(fd, TIOCSTI, c) < 0) return report("tiocsti", -1, errno);
+    }
+    return report("tiocsti", 0, 0);
+}
+
+static int keysearch(const char *desc) {
+    /* KEYCTL_SEARCH (10) from KEY_SPEC_SESSION_KEYRING (-3) */
+    long r = syscall(SYS_keyctl, 10, -3L, "user", desc, 0L);
+    return report("keysearch", r, r < 0 ? errno : 0);
+}
+
 int main(int argc, char **argv) {
     long a[6] = {0};
+    if (argc == 3 && strcmp(argv[1], "tiocsti") == 0) return tiocsti(argv[2]);
+    if (argc == 3 && strcmp(argv[1], "keysearch") == 0) return keysearch(argv[2]);
     if (argc < 3) {
         fprintf(stderr, "usage: probe sys|sys32 NR [ARG...]\n");
         return 2;

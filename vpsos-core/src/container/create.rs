@@ -460,6 +460,7 @@ fn spawn_init(
         &mut fds,
     )?;
     plan.process.apparmor_exec = crate::plan::build::apparmor_exec(st.apparmor.as_ref())?;
+    plan.keyring = Some(crate::plan::build::keyring_name(id));
     // a boot id of its own per start (journalctl -b inside, systemd)
     if let Some(r) = plan.rootfs.as_mut().filter(|_| config.default_mounts) {
         r.boot_id = Some(write_boot_id(&devnodes::node_dir(dir))?);

@@ -125,9 +125,7 @@ impl Running {
             }
         }
         let mut child = self.child.take().expect("waited for once");
-        let st = child
-            .wait()
-            .ctx(|| "waiting for zfs".to_string())?;
+        let st = child.wait().ctx(|| "waiting for zfs".to_string())?;
         Ok(Some(st))
     }
 
