@@ -105,6 +105,30 @@ fn fork_loop_stops_at_pids_max() {
     assert_no_leaks(&id, rootfs());
 }
 
+/// Without a limit in its description a container still gets one
+/// (DEFAULT_PIDS_MAX), and UNLIMITED really leaves it out.
+#[test]
+fn a_default_pids_limit_applies_unless_lifted() {
+    require_root!();
+    let read = |ct: &Container| {
+        let (_, out) = exec_sh(
+            ct,
+            "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max",
+        );
+        out.trim().to_string()
+    };
+    let (id1, ct) = start("pidsdefault", Resources::default(), "sleep 1000");
+    assert_eq!(read(&ct), vpsos::config::DEFAULT_PIDS_MAX.to_string());
+    finish(&id1, ct);
+    let (id2, ct) = start(
+        "pidsunlimited",
+        Resources::default().pids_max(vpsos::config::UNLIMITED),
+        "sleep 1000",
+    );
+    assert_eq!(read(&ct), "max");
+    finish(&id2, ct);
+}
+
 #[test]
 fn cpu_quota_holds_a_busy_loop_near_half_a_cpu() {
     require_root!();
@@ -317,6 +341,22 @@ fn unsupported_and_bad_limits_fail_cleanly() {
         .unwrap_err();
     assert!(e.to_string().contains("cpuset.cpus"), "{e}");
     assert_no_leaks(&id2, rootfs());
+
+    // a memory limit too low for the start itself: the OOM killer takes
+    // the process during setup, and the error says so
+    let cfg = config()
+        .resources(Resources::default().memory_max(4096))
+        .init(sh("true"))
+        .build()
+        .unwrap();
+    let id3 = id("oomsetup");
+    let e = runtime()
+        .run(&id3, &cfg, CreateOptions::default())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Child, "{e}");
+    assert!(e.to_string().contains("OOM killer during setup"), "{e}");
+    assert!(e.to_string().contains("memory.max"), "{e}");
+    assert_no_leaks(&id3, rootfs());
 
     // validation names the field before anything is made
     let e = config()
