@@ -29,8 +29,6 @@ pub struct CompiledFilter {
     program: Arc<Vec<libc::sock_filter>>,
     notify: bool,
     log: bool,
-    /// Syscall names libseccomp does not know (skipped, as runc and crun do).
-    pub unknown_syscalls: Arc<Vec<String>>,
 }
 
 impl CompiledFilter {
@@ -80,6 +78,15 @@ pub fn cache_stats() -> CacheStats {
         compiled: COMPILED.load(Ordering::Relaxed),
         hits: HITS.load(Ordering::Relaxed),
     }
+}
+
+/// The version of the libseccomp this process runs with, `2.5.4`.
+pub(crate) fn libseccomp_version() -> &'static str {
+    static V: OnceLock<String> = OnceLock::new();
+    V.get_or_init(|| match libseccomp::ScmpVersion::current() {
+        Ok(v) => format!("{}.{}.{}", v.major, v.minor, v.micro),
+        Err(_) => "(unknown version)".into(),
+    })
 }
 
 fn cache() -> &'static Mutex<HashMap<u64, CompiledFilter>> {
@@ -153,7 +160,6 @@ fn compile_uncached(p: &Profile) -> Result<CompiledFilter> {
         ctx.add_arch(arch)
             .map_err(|e| scmp_err(format!("adding architecture {name}"), e))?;
     }
-    let mut unknown = Vec::new();
     for (i, rule) in p.syscalls.iter().enumerate() {
         if rule.action == p.default_action {
             continue; // libseccomp refuses a rule that changes nothing
@@ -180,10 +186,9 @@ fn compile_uncached(p: &Profile) -> Result<CompiledFilter> {
             })
             .collect();
         for name in &rule.names {
-            let Ok(sc) = ScmpSyscall::from_name(name) else {
-                unknown.push(name.clone());
-                continue;
-            };
+            // validate() refused names libseccomp does not know
+            let sc = ScmpSyscall::from_name(name)
+                .map_err(|e| scmp_err(format!("seccomp.syscalls[{i}]: resolving {name}"), e))?;
             ctx.add_rule_conditional(action(rule.action), sc, &conds)
                 .map_err(|e| scmp_err(format!("seccomp.syscalls[{i}]: adding {name}"), e))?;
         }
@@ -208,7 +213,6 @@ fn compile_uncached(p: &Profile) -> Result<CompiledFilter> {
         program: Arc::new(program),
         notify: p.uses_notify(),
         log: p.log,
-        unknown_syscalls: Arc::new(unknown),
     })
 }
 
@@ -240,10 +244,7 @@ mod tests {
 
     #[test]
     fn compiles_once_per_profile() {
-        let p = Profile::new(Action::Allow).rule(SyscallRule::new(
-            ["getcpu", "no_such_syscall_at_all"],
-            Action::Errno(1),
-        ));
+        let p = Profile::new(Action::Allow).rule(SyscallRule::new(["getcpu"], Action::Errno(1)));
         let before = cache_stats();
         let a = compile(&p).unwrap();
         let b = compile(&p).unwrap();
@@ -251,7 +252,16 @@ mod tests {
         assert!(Arc::ptr_eq(&a.program, &b.program));
         assert!(after.compiled > before.compiled);
         assert!(after.hits > before.hits);
-        assert_eq!(*a.unknown_syscalls, ["no_such_syscall_at_all"]);
+    }
+
+    #[test]
+    fn unknown_names_do_not_compile() {
+        let p = Profile::new(Action::Allow).rule(SyscallRule::new(
+            ["getcpu", "no_such_syscall_at_all"],
+            Action::Errno(1),
+        ));
+        let e = compile(&p).unwrap_err();
+        assert_eq!(e.field(), Some("seccomp.syscalls[0].names[1]"), "{e}");
     }
 
     #[test]
