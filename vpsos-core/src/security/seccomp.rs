@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-pub use super::seccomp_bpf::{cache_stats, compile, CacheStats, CompiledFilter};
+pub use super::seccomp_bpf::{cache_stats, compile, CacheStats, CompiledFilter, CACHE_CAPACITY};
 pub use super::seccomp_notify::Notification;
 
 /// What the kernel does when a rule matches.
