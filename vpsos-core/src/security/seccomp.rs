@@ -183,6 +183,10 @@ pub struct Profile {
 }
 
 /// Syscalls the system-container profile refuses with EPERM, and why.
+/// The names cover every ABI the profile filters (x86_64, and on it the
+/// x86 and x32 compat ABIs): libseccomp puts each name's number for each
+/// ABI into the program, and the 32-bit-only names (`stime`,
+/// `clock_settime64`, `clock_adjtime64`, `vm86`) get a rule on x86 alone.
 ///
 /// | syscalls | why |
 /// |---|---|
@@ -192,11 +196,12 @@ pub struct Profile {
 /// | `iopl`, `ioperm` | raw port I/O |
 /// | `swapon`, `swapoff` | host memory management |
 /// | `acct` | host-wide process accounting |
-/// | `settimeofday`, `clock_settime`, `clock_adjtime`, `stime` | the realtime clock is global (`adjtimex` stays: it also reads the clock, its argument is a pointer seccomp cannot look into, and without `CAP_SYS_TIME` the kernel refuses a set) |
+/// | `settimeofday`, `stime`, `clock_settime`, `clock_settime64`, `clock_adjtime`, `clock_adjtime64`, `adjtimex` | the realtime clock is the host's: setting it is a host-wide operation. The `*64` calls are the x86 ABI's 64-bit-time variants, a way around `clock_settime` there. `adjtimex` and `clock_adjtime` also read the clock's state, but their argument is a pointer seccomp cannot look into; glibc (since 2.32) reads through `clock_adjtime`, which this list always refused, so reads already fail: systemd then takes the clock as not synchronised |
 /// | `lookup_dcookie`, `uselib`, `_sysctl`, `nfsservctl`, `vm86`, `vm86old` | obsolete, and attack surface |
 /// | `bpf`, `perf_event_open` | kernel attack surface and host information; systemd copes without them |
 /// | `fanotify_init` | watches of host mounts |
-pub const SYSTEM_CONTAINER_DENIED: [&str; 27] = [
+/// | `io_uring_setup`, `io_uring_enter`, `io_uring_register` | a large kernel attack surface with a long record of privilege escalations, whose operations also bypass seccomp (they are not syscalls); Docker's default blocks it since 2023 (moby 25), ChromeOS and Android do too. EPERM is what a host with `kernel.io_uring_disabled` answers, so liburing users fall back to plain syscalls; systemd 252 does not use it |
+pub const SYSTEM_CONTAINER_DENIED: [&str; 33] = [
     "kexec_load",
     "kexec_file_load",
     "init_module",
@@ -212,9 +217,12 @@ pub const SYSTEM_CONTAINER_DENIED: [&str; 27] = [
     "swapoff",
     "acct",
     "settimeofday",
-    "clock_settime",
-    "clock_adjtime",
     "stime",
+    "clock_settime",
+    "clock_settime64",
+    "clock_adjtime",
+    "clock_adjtime64",
+    "adjtimex",
     "lookup_dcookie",
     "uselib",
     "_sysctl",
@@ -224,7 +232,14 @@ pub const SYSTEM_CONTAINER_DENIED: [&str; 27] = [
     "bpf",
     "perf_event_open",
     "fanotify_init",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
 ];
+
+/// `userfaultfd(2)`'s flag for a descriptor that handles faults of user
+/// space only (Linux 5.11).
+pub const UFFD_USER_MODE_ONLY: u64 = 1;
 
 /// Syscalls the system-container profile answers with ENOSYS, so that
 /// callers fall back as on an older kernel: the kernel keyring is not
@@ -270,12 +285,23 @@ impl Profile {
     /// namespace, ptrace inside) is allowed; [`SYSTEM_CONTAINER_DENIED`] fail
     /// with EPERM, [`SYSTEM_CONTAINER_ENOSYS`] with ENOSYS, and `umount2`
     /// with `MNT_FORCE` with EPERM (a forced unmount can pull a filesystem
-    /// from under the host and other tenants: LXC refuses it too). The x86
-    /// and x32 compat ABIs are covered on x86_64.
+    /// from under the host and other tenants: LXC refuses it too).
+    /// `userfaultfd` without [`UFFD_USER_MODE_ONLY`] fails with EPERM: a
+    /// descriptor that handles the kernel's own faults lets a process
+    /// stall the kernel in the middle of a copy from user memory, the
+    /// classic way to win a kernel race in an exploit. The kernel refuses
+    /// it to a process without `CAP_SYS_PTRACE` in the host's namespace
+    /// only while the host keeps `vm.unprivileged_userfaultfd` at 0 (and a
+    /// container without a user namespace may hold that capability);
+    /// Docker allows it only with `CAP_SYS_PTRACE`, which a system
+    /// container holds for ptrace inside. User-mode-only descriptors
+    /// (what the kernel allows anyone) stay. The x86 and x32 compat ABIs
+    /// are covered on x86_64.
     ///
     /// ```
     /// let p = vpsos_core::security::seccomp::Profile::system_container();
     /// assert!(p.syscalls.iter().any(|r| r.names.iter().any(|n| n == "kexec_load")));
+    /// assert!(p.syscalls.iter().any(|r| r.names == ["userfaultfd"] && !r.args.is_empty()));
     /// ```
     pub fn system_container() -> Profile {
         let eperm = Action::Errno(libc::EPERM as u16);
@@ -290,6 +316,13 @@ impl Profile {
                     1,
                     libc::MNT_FORCE as u64,
                     libc::MNT_FORCE as u64,
+                )),
+            )
+            .rule(
+                SyscallRule::new(["userfaultfd"], eperm).arg(ArgCondition::masked_eq(
+                    0,
+                    UFFD_USER_MODE_ONLY,
+                    0,
                 )),
             );
         if cfg!(target_arch = "x86_64") {
@@ -506,11 +539,11 @@ mod tests {
         ));
         let e = p.validate().unwrap_err();
         assert_eq!(e.kind(), crate::ErrorKind::InvalidConfig);
-        assert_eq!(e.field(), Some("seccomp.syscalls[3].names[1]"), "{e}");
+        assert_eq!(e.field(), Some("seccomp.syscalls[4].names[1]"), "{e}");
         assert!(e.to_string().contains("\"kexec_lod\""), "{e}");
         // found when the description is validated, before anything is made
         let e = builder().seccomp(Some(p)).build().unwrap_err();
-        assert_eq!(e.field(), Some("seccomp.syscalls[3].names[1]"), "{e}");
+        assert_eq!(e.field(), Some("seccomp.syscalls[4].names[1]"), "{e}");
     }
 
     #[test]
