@@ -201,6 +201,12 @@ pub struct Profile {
 /// | `bpf`, `perf_event_open` | kernel attack surface and host information; systemd copes without them |
 /// | `fanotify_init` | watches of host mounts |
 /// | `io_uring_setup`, `io_uring_enter`, `io_uring_register` | a large kernel attack surface with a long record of privilege escalations, whose operations also bypass seccomp (they are not syscalls); Docker's default blocks it since 2023 (moby 25), ChromeOS and Android do too. EPERM is what a host with `kernel.io_uring_disabled` answers, so liburing users fall back to plain syscalls; systemd 252 does not use it |
+///
+/// ```
+/// use vpsos_core::security::seccomp::SYSTEM_CONTAINER_DENIED;
+/// assert!(SYSTEM_CONTAINER_DENIED.contains(&"clock_settime64"));
+/// assert!(SYSTEM_CONTAINER_DENIED.contains(&"io_uring_setup"));
+/// ```
 pub const SYSTEM_CONTAINER_DENIED: [&str; 33] = [
     "kexec_load",
     "kexec_file_load",
@@ -238,7 +244,16 @@ pub const SYSTEM_CONTAINER_DENIED: [&str; 33] = [
 ];
 
 /// `userfaultfd(2)`'s flag for a descriptor that handles faults of user
-/// space only (Linux 5.11).
+/// space only (Linux 5.11): the kind the system-container profile lets
+/// through.
+///
+/// ```
+/// use vpsos_core::security::seccomp::{ArgCondition, Profile, UFFD_USER_MODE_ONLY};
+/// let p = Profile::system_container();
+/// let r = p.syscalls.iter().find(|r| r.names == ["userfaultfd"]).unwrap();
+/// // refused when the flag is clear
+/// assert_eq!(r.args, [ArgCondition::masked_eq(0, UFFD_USER_MODE_ONLY, 0)]);
+/// ```
 pub const UFFD_USER_MODE_ONLY: u64 = 1;
 
 /// Syscalls the system-container profile answers with ENOSYS, so that
