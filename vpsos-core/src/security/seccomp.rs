@@ -355,8 +355,8 @@ impl Profile {
     /// Check what can be checked without compiling: every rule has
     /// names, every name is a syscall this libseccomp knows (on some
     /// architecture: a mistyped `kexec_lod` must not make a deny rule
-    /// vanish), argument indexes are 0 to 5. [`Config::validate`]
-    /// (crate::Config::validate) calls it.
+    /// vanish), argument indexes are 0 to 5.
+    /// [`Config::validate`](crate::Config::validate) calls it.
     ///
     /// ```
     /// use vpsos_core::security::seccomp::{Action, Profile, SyscallRule};
