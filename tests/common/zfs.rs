@@ -60,9 +60,26 @@ impl Pool {
 
 impl Drop for Pool {
     fn drop(&mut self) {
-        let _ = Command::new("zpool")
-            .args(["destroy", "-f", &self.name])
-            .status();
+        // "pool is busy" while a mount namespace cloned by a parallel
+        // test (a container's, before its pivot_root detaches the host's
+        // mounts) still holds a dataset: retry for a while, then say so
+        // (the leak checker reports the pool)
+        for attempt in 1.. {
+            let Ok(out) = Command::new("zpool")
+                .args(["destroy", "-f", &self.name])
+                .output()
+            else {
+                break;
+            };
+            let err = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() || !err.contains("busy") || attempt == 100 {
+                if !out.status.success() {
+                    eprintln!("zpool destroy {}: {}", self.name, err.trim());
+                }
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         let _ = std::fs::remove_file(&self.file);
         let _ = std::fs::remove_dir_all(&self.mnt);
     }

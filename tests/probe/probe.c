@@ -1,7 +1,8 @@
 /* A static probe the integration tests copy into the busybox rootfs, to
  * make raw system calls from inside a container:
  *   probe sys NR [ARG...]     syscall(NR, ARG...)       (64-bit ABI)
- *   probe sys32 NR [ARG...]   int $0x80 with NR, ARG... (32-bit ABI)
+ *   probe sys32 NR [ARG...]   int $0x80 with NR, ARG... (32-bit ABI, 6 args)
+ *   (x32: probe sys with NR | 0x40000000)
  * Prints "ret=<r> errno=<name or 0>" and exits 0 when the call returned
  * >= 0, else 1. Numbers may be decimal or 0x hex.
  * Attacks of the escape suite, each printing "<what> ret=<r> errno=<name>":
@@ -18,13 +19,22 @@
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 
-static long sys32(long nr, long a, long b, long c) {
+/* int $0x80 with all six arguments (ebx, ecx, edx, esi, edi, ebp). The
+ * kernel's compat entry zeroes r8-r11 on the way out, so they are
+ * clobbered; ebp (maybe the frame pointer) is swapped in and back out
+ * through a register the kernel keeps. */
+static long sys32(long nr, const long a[6]) {
 #if defined(__x86_64__)
-    long ret;
-    __asm__ volatile("int $0x80" : "=a"(ret) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+    long ret, a5 = a[5];
+    __asm__ volatile("xchg %%rbp, %q[a5]\n\t"
+                     "int $0x80\n\t"
+                     "xchg %%rbp, %q[a5]"
+                     : "=a"(ret), [a5] "+r"(a5)
+                     : "a"(nr), "b"(a[0]), "c"(a[1]), "d"(a[2]), "S"(a[3]), "D"(a[4])
+                     : "r8", "r9", "r10", "r11", "memory");
     return ret;
 #else
-    (void)nr; (void)a; (void)b; (void)c;
+    (void)nr; (void)a;
     return -ENOSYS;
 #endif
 }
@@ -65,7 +75,7 @@ int main(int argc, char **argv) {
     long ret;
     int err = 0;
     if (strcmp(argv[1], "sys32") == 0) {
-        ret = sys32(nr, a[0], a[1], a[2]);
+        ret = sys32(nr, a);
         if (ret < 0 && ret > -4096) { err = (int)-ret; ret = -1; }
     } else {
         ret = syscall(nr, a[0], a[1], a[2], a[3], a[4], a[5]);

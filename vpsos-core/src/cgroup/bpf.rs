@@ -335,6 +335,10 @@ pub(crate) fn is_installed(dir: &std::path::Path) -> Result<bool> {
 }
 
 #[cfg(test)]
+#[path = "bpf_interp_tests.rs"]
+mod interp_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::DeviceAccess;

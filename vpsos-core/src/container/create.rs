@@ -122,6 +122,11 @@ fn planned(rt: &Runtime, id: &str, config: &Config) -> Result<StateFile> {
             .then(|| rt.root().join(".rootfs").join(id)),
         terminals: terminal_count(config),
         init_kind: Some(InitKind::detect(&config.rootfs, &config.process.args[0])),
+        seccomp_skipped: config
+            .seccomp
+            .as_ref()
+            .map(|p| p.skipped_syscalls().to_vec())
+            .unwrap_or_default(),
     })
 }
 

@@ -169,6 +169,7 @@ impl Container {
             created: st.created,
             started: st.started,
             cgroup: st.cgroup,
+            seccomp_skipped: st.seccomp_skipped,
         })
     }
 

@@ -74,6 +74,18 @@ pub struct State {
     pub started: Option<u64>,
     /// The cgroup path, if the container has one.
     pub cgroup: Option<String>,
+    /// Syscall names its seccomp profile (an OCI import) names but this
+    /// libseccomp does not know, so the filter has no rule for them
+    /// ([`Profile::skipped_syscalls`](crate::security::seccomp::Profile::skipped_syscalls)).
+    ///
+    /// ```no_run
+    /// # let ct = vpsos_core::Runtime::new().load("ct101")?;
+    /// for name in ct.state()?.seccomp_skipped {
+    ///     eprintln!("warning: the seccomp filter has no rule for {name}");
+    /// }
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
+    pub seccomp_skipped: Vec<String>,
 }
 
 /// Where a container is in its life, as recorded (the live status adds
@@ -152,6 +164,11 @@ pub(crate) struct StateFile {
     /// The init found in the rootfs at create.
     #[serde(default)]
     pub init_kind: Option<crate::config::InitKind>,
+    /// Syscall names the seccomp profile's OCI import skipped (unknown to
+    /// libseccomp). Absent when there are none, so states without any
+    /// stay readable by a vpsos that predates the field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub seccomp_skipped: Vec<String>,
 }
 
 /// Schema 1 (vpsos before the monitor): the description inside, the init
@@ -250,6 +267,7 @@ impl StateFile {
                     rootfs_mount: old.rootfs_mount,
                     terminals: 0,
                     init_kind: None,
+                    seccomp_skipped: vec![],
                 };
                 Ok((st, Some(old.config)))
             }
@@ -323,6 +341,27 @@ mod tests {
         assert!(state == 'R' || state == 'S');
         assert!(start > 0);
         assert!(ProcRef::me().alive());
+    }
+
+    #[test]
+    fn seccomp_skipped_is_optional_in_schema_two() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = Config::builder("/srv/ct").build_unchecked();
+        let v1 = serde_json::json!({
+            "id": "ct1", "pid": 1, "pid_start_time": 7, "created": 5,
+            "cgroup": null, "config": cfg
+        });
+        fs::write(dir.path().join("state.json"), v1.to_string()).unwrap();
+        let (mut st, _) = StateFile::read(dir.path(), "ct1").unwrap();
+        assert!(st.seccomp_skipped.is_empty());
+        // none: not written, so a vpsos that predates the field reads it
+        st.write(dir.path()).unwrap();
+        let text = fs::read_to_string(dir.path().join("state.json")).unwrap();
+        assert!(!text.contains("seccomp_skipped"), "{text}");
+        st.seccomp_skipped = vec!["no_such_call".into()];
+        st.write(dir.path()).unwrap();
+        let (back, _) = StateFile::read(dir.path(), "ct1").unwrap();
+        assert_eq!(back.seccomp_skipped, ["no_such_call"]);
     }
 
     #[test]

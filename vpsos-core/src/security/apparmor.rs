@@ -407,7 +407,24 @@ pub(crate) fn unload(a: &Applied) -> Result<()> {
             .ctx(|| format!("unloading AppArmor profile {}", a.profile))?;
     }
     let _ = fs::remove_file(&a.file);
+    remove_cached(&a.file);
     Ok(())
+}
+
+/// Remove what `apparmor_parser -W -L <dir>/cache` cached for the profile
+/// file `file` (`<dir>/cache/<features hash>/<file name>`): otherwise
+/// every container id ever used leaves a compiled profile behind.
+fn remove_cached(file: &Path) {
+    let (Some(dir), Some(name)) = (file.parent(), file.file_name()) else {
+        return;
+    };
+    for e in fs::read_dir(dir.join("cache"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let _ = fs::remove_file(e.path().join(name));
+    }
 }
 
 #[cfg(test)]
@@ -432,6 +449,25 @@ mod tests {
         assert!(!AppArmor::default()
             .profile_text("x")
             .contains("(rw,rbind),"));
+    }
+
+    #[test]
+    fn unloading_removes_the_parsers_cache_of_the_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("vpsos-ct1");
+        let cache = dir.path().join("cache/6b0d76a2.0");
+        fs::create_dir_all(&cache).unwrap();
+        for f in ["vpsos-ct1", "vpsos-ct10", ".features"] {
+            fs::write(cache.join(f), "x").unwrap();
+        }
+        remove_cached(&file);
+        let mut left: Vec<String> = fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".features", "vpsos-ct10"]);
+        remove_cached(&dir.path().join("no-cache-dir/x")); // nothing there: fine
     }
 
     #[test]

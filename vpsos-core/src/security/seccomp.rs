@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-pub use super::seccomp_bpf::{cache_stats, compile, CacheStats, CompiledFilter};
+pub use super::seccomp_bpf::{cache_stats, compile, CacheStats, CompiledFilter, CACHE_CAPACITY};
 pub use super::seccomp_notify::Notification;
 
 /// What the kernel does when a rule matches.
@@ -69,6 +69,7 @@ pub enum CmpOp {
 /// assert_eq!(c.op, CmpOp::MaskedEq);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ArgCondition {
     /// Argument index, 0 to 5.
     pub index: u8,
@@ -112,6 +113,7 @@ impl ArgCondition {
 /// assert_eq!(r.names.len(), 2);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SyscallRule {
     /// Syscall names as libseccomp knows them.
     pub names: Vec<String>,
@@ -170,9 +172,21 @@ pub struct Profile {
     /// Log every action but allow (`SECCOMP_FILTER_FLAG_LOG`).
     #[serde(default)]
     pub log: bool,
+    /// Syscall names [`Profile::from_oci`] left out because this
+    /// libseccomp does not know them (as runc and crun skip them). A
+    /// record for the user, shown in the container's state
+    /// ([`State::seccomp_skipped`](crate::container::State::seccomp_skipped));
+    /// the filter does not depend on it. In a profile of vpsos's own an
+    /// unknown name is an error instead ([`Profile::validate`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped_syscalls: Vec<String>,
 }
 
 /// Syscalls the system-container profile refuses with EPERM, and why.
+/// The names cover every ABI the profile filters (x86_64, and on it the
+/// x86 and x32 compat ABIs): libseccomp puts each name's number for each
+/// ABI into the program, and the 32-bit-only names (`stime`,
+/// `clock_settime64`, `clock_adjtime64`, `vm86`) get a rule on x86 alone.
 ///
 /// | syscalls | why |
 /// |---|---|
@@ -182,11 +196,18 @@ pub struct Profile {
 /// | `iopl`, `ioperm` | raw port I/O |
 /// | `swapon`, `swapoff` | host memory management |
 /// | `acct` | host-wide process accounting |
-/// | `settimeofday`, `clock_settime`, `clock_adjtime`, `stime` | the realtime clock is global (`adjtimex` stays: it also reads the clock, its argument is a pointer seccomp cannot look into, and without `CAP_SYS_TIME` the kernel refuses a set) |
+/// | `settimeofday`, `stime`, `clock_settime`, `clock_settime64`, `clock_adjtime`, `clock_adjtime64`, `adjtimex` | the realtime clock is the host's: setting it is a host-wide operation. The `*64` calls are the x86 ABI's 64-bit-time variants, a way around `clock_settime` there. `adjtimex` and `clock_adjtime` also read the clock's state, but their argument is a pointer seccomp cannot look into; glibc (since 2.32) reads through `clock_adjtime`, which this list always refused, so reads already fail: systemd then takes the clock as not synchronised |
 /// | `lookup_dcookie`, `uselib`, `_sysctl`, `nfsservctl`, `vm86`, `vm86old` | obsolete, and attack surface |
 /// | `bpf`, `perf_event_open` | kernel attack surface and host information; systemd copes without them |
 /// | `fanotify_init` | watches of host mounts |
-pub const SYSTEM_CONTAINER_DENIED: [&str; 27] = [
+/// | `io_uring_setup`, `io_uring_enter`, `io_uring_register` | a large kernel attack surface with a long record of privilege escalations, whose operations also bypass seccomp (they are not syscalls); Docker's default blocks it since 2023 (moby 25), ChromeOS and Android do too. EPERM is what a host with `kernel.io_uring_disabled` answers, so liburing users fall back to plain syscalls; systemd 252 does not use it |
+///
+/// ```
+/// use vpsos_core::security::seccomp::SYSTEM_CONTAINER_DENIED;
+/// assert!(SYSTEM_CONTAINER_DENIED.contains(&"clock_settime64"));
+/// assert!(SYSTEM_CONTAINER_DENIED.contains(&"io_uring_setup"));
+/// ```
+pub const SYSTEM_CONTAINER_DENIED: [&str; 33] = [
     "kexec_load",
     "kexec_file_load",
     "init_module",
@@ -202,9 +223,12 @@ pub const SYSTEM_CONTAINER_DENIED: [&str; 27] = [
     "swapoff",
     "acct",
     "settimeofday",
-    "clock_settime",
-    "clock_adjtime",
     "stime",
+    "clock_settime",
+    "clock_settime64",
+    "clock_adjtime",
+    "clock_adjtime64",
+    "adjtimex",
     "lookup_dcookie",
     "uselib",
     "_sysctl",
@@ -214,7 +238,23 @@ pub const SYSTEM_CONTAINER_DENIED: [&str; 27] = [
     "bpf",
     "perf_event_open",
     "fanotify_init",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
 ];
+
+/// `userfaultfd(2)`'s flag for a descriptor that handles faults of user
+/// space only (Linux 5.11): the kind the system-container profile lets
+/// through.
+///
+/// ```
+/// use vpsos_core::security::seccomp::{ArgCondition, Profile, UFFD_USER_MODE_ONLY};
+/// let p = Profile::system_container();
+/// let r = p.syscalls.iter().find(|r| r.names == ["userfaultfd"]).unwrap();
+/// // refused when the flag is clear
+/// assert_eq!(r.args, [ArgCondition::masked_eq(0, UFFD_USER_MODE_ONLY, 0)]);
+/// ```
+pub const UFFD_USER_MODE_ONLY: u64 = 1;
 
 /// Syscalls the system-container profile answers with ENOSYS, so that
 /// callers fall back as on an older kernel: the kernel keyring is not
@@ -229,7 +269,24 @@ impl Profile {
             architectures: vec![],
             syscalls: vec![],
             log: false,
+            skipped_syscalls: vec![],
         }
+    }
+
+    /// The syscall names an OCI import skipped (unknown to this
+    /// libseccomp); empty for a profile of vpsos's own.
+    ///
+    /// ```
+    /// let json = r#"{"defaultAction": "SCMP_ACT_ALLOW",
+    ///   "syscalls": [{"names": ["getcpu", "no_such_call"], "action": "SCMP_ACT_ERRNO"}]}"#;
+    /// let oci: oci_spec::runtime::LinuxSeccomp = serde_json::from_str(json).unwrap();
+    /// let p = vpsos_core::security::seccomp::Profile::from_oci(&oci)?;
+    /// assert_eq!(p.skipped_syscalls(), ["no_such_call"]);
+    /// assert_eq!(p.syscalls[0].names, ["getcpu"]);
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
+    pub fn skipped_syscalls(&self) -> &[String] {
+        &self.skipped_syscalls
     }
 
     /// Add a rule.
@@ -243,12 +300,23 @@ impl Profile {
     /// namespace, ptrace inside) is allowed; [`SYSTEM_CONTAINER_DENIED`] fail
     /// with EPERM, [`SYSTEM_CONTAINER_ENOSYS`] with ENOSYS, and `umount2`
     /// with `MNT_FORCE` with EPERM (a forced unmount can pull a filesystem
-    /// from under the host and other tenants: LXC refuses it too). The x86
-    /// and x32 compat ABIs are covered on x86_64.
+    /// from under the host and other tenants: LXC refuses it too).
+    /// `userfaultfd` without [`UFFD_USER_MODE_ONLY`] fails with EPERM: a
+    /// descriptor that handles the kernel's own faults lets a process
+    /// stall the kernel in the middle of a copy from user memory, the
+    /// classic way to win a kernel race in an exploit. The kernel refuses
+    /// it to a process without `CAP_SYS_PTRACE` in the host's namespace
+    /// only while the host keeps `vm.unprivileged_userfaultfd` at 0 (and a
+    /// container without a user namespace may hold that capability);
+    /// Docker allows it only with `CAP_SYS_PTRACE`, which a system
+    /// container holds for ptrace inside. User-mode-only descriptors
+    /// (what the kernel allows anyone) stay. The x86 and x32 compat ABIs
+    /// are covered on x86_64.
     ///
     /// ```
     /// let p = vpsos_core::security::seccomp::Profile::system_container();
     /// assert!(p.syscalls.iter().any(|r| r.names.iter().any(|n| n == "kexec_load")));
+    /// assert!(p.syscalls.iter().any(|r| r.names == ["userfaultfd"] && !r.args.is_empty()));
     /// ```
     pub fn system_container() -> Profile {
         let eperm = Action::Errno(libc::EPERM as u16);
@@ -264,6 +332,13 @@ impl Profile {
                     libc::MNT_FORCE as u64,
                     libc::MNT_FORCE as u64,
                 )),
+            )
+            .rule(
+                SyscallRule::new(["userfaultfd"], eperm).arg(ArgCondition::masked_eq(
+                    0,
+                    UFFD_USER_MODE_ONLY,
+                    0,
+                )),
             );
         if cfg!(target_arch = "x86_64") {
             p.architectures = vec!["x86".into(), "x32".into()];
@@ -277,13 +352,34 @@ impl Profile {
             || self.syscalls.iter().any(|r| r.action == Action::Notify)
     }
 
-    /// Check what can be checked without compiling: argument indexes.
+    /// Check what can be checked without compiling: every rule has
+    /// names, every name is a syscall this libseccomp knows (on some
+    /// architecture: a mistyped `kexec_lod` must not make a deny rule
+    /// vanish), argument indexes are 0 to 5.
+    /// [`Config::validate`](crate::Config::validate) calls it.
+    ///
+    /// ```
+    /// use vpsos_core::security::seccomp::{Action, Profile, SyscallRule};
+    /// let p = Profile::new(Action::Allow).rule(SyscallRule::new(["kexec_lod"], Action::Errno(1)));
+    /// let e = p.validate().unwrap_err();
+    /// assert_eq!(e.field(), Some("seccomp.syscalls[0].names[0]"));
+    /// assert!(e.to_string().contains("kexec_lod"));
+    /// ```
     pub fn validate(&self) -> Result<()> {
         for (i, r) in self.syscalls.iter().enumerate() {
             if r.names.is_empty() {
                 return Err(Error::invalid(
                     format!("seccomp.syscalls[{i}].names"),
                     "empty",
+                ));
+            }
+            if let Some((j, n)) = r.names.iter().enumerate().find(|(_, n)| !known_syscall(n)) {
+                return Err(Error::invalid(
+                    format!("seccomp.syscalls[{i}].names[{j}]"),
+                    format!(
+                        "{n:?} is not a syscall libseccomp {} knows on any architecture",
+                        super::seccomp_bpf::libseccomp_version()
+                    ),
                 ));
             }
             if let Some(a) = r.args.iter().find(|a| a.index > 5) {
@@ -298,7 +394,11 @@ impl Profile {
 
     /// Import an OCI runtime spec's `linux.seccomp`. OCI listener paths
     /// (`listenerPath`) are not used: vpsos hands the listener fd to the
-    /// caller instead.
+    /// caller instead. Syscall names this libseccomp does not know are
+    /// left out, as runc and crun do (OCI profiles such as Docker's list
+    /// calls newer than the library), and recorded in
+    /// [`skipped_syscalls`](Profile::skipped_syscalls); a rule left without
+    /// names is dropped.
     ///
     /// ```
     /// let json = r#"{"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86"],
@@ -324,8 +424,21 @@ impl Profile {
         for (i, sc) in s.syscalls().iter().flatten().enumerate() {
             let action = oci_action(sc.action(), sc.errno_ret().unwrap_or(libc::EPERM as u32))
                 .map_err(|e| e.context(format!("seccomp.syscalls[{i}]")))?;
-            let mut rule = SyscallRule::new(sc.names().iter().cloned(), action);
+            let mut rule = SyscallRule::new(Vec::<String>::new(), action);
+            for n in sc.names() {
+                if known_syscall(n) {
+                    rule.names.push(n.clone());
+                } else if !p.skipped_syscalls.contains(n) {
+                    p.skipped_syscalls.push(n.clone());
+                }
+            }
             for a in sc.args().iter().flatten() {
+                if a.index() > 5 {
+                    return Err(Error::invalid(
+                        format!("seccomp.syscalls[{i}].args"),
+                        format!("argument index {} (syscalls have 6: 0 to 5)", a.index()),
+                    ));
+                }
                 let op = match a.op() {
                     O::ScmpCmpNe => CmpOp::Ne,
                     O::ScmpCmpLt => CmpOp::Lt,
@@ -336,17 +449,26 @@ impl Profile {
                     O::ScmpCmpMaskedEq => CmpOp::MaskedEq,
                 };
                 rule.args.push(ArgCondition {
-                    index: a.index().min(255) as u8,
+                    index: a.index() as u8,
                     op,
                     value: a.value(),
                     value_two: a.value_two().unwrap_or(0),
                 });
             }
-            p.syscalls.push(rule);
+            if !rule.names.is_empty() {
+                p.syscalls.push(rule);
+            }
         }
         p.validate()?;
         Ok(p)
     }
+}
+
+/// Whether libseccomp knows `name` as a syscall on some architecture
+/// (names of other architectures' calls resolve too, to pseudo numbers
+/// that rules for those architectures translate).
+fn known_syscall(name: &str) -> bool {
+    libseccomp::ScmpSyscall::from_name(name).is_ok()
 }
 
 fn oci_action(a: oci_spec::runtime::LinuxSeccompAction, errno: u32) -> Result<Action> {
@@ -396,6 +518,10 @@ fn oci_arch(a: oci_spec::runtime::Arch) -> Result<String> {
 mod tests {
     use super::*;
 
+    fn builder() -> crate::ConfigBuilder {
+        crate::Config::builder("/srv/ct").id_maps(crate::IdMap::single(0, 100_000, 65536))
+    }
+
     #[test]
     fn default_profile_round_trips_through_json() {
         let p = Profile::system_container();
@@ -413,6 +539,121 @@ mod tests {
             );
         let e = p.validate().unwrap_err();
         assert_eq!(e.field(), Some("seccomp.syscalls[1].args"));
+    }
+
+    #[test]
+    fn every_default_name_is_known() {
+        Profile::system_container().validate().unwrap();
+    }
+
+    #[test]
+    fn an_unknown_name_is_an_error_naming_it() {
+        let p = Profile::system_container().rule(SyscallRule::new(
+            ["kexec_load", "kexec_lod"],
+            Action::Errno(1),
+        ));
+        let e = p.validate().unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::InvalidConfig);
+        assert_eq!(e.field(), Some("seccomp.syscalls[4].names[1]"), "{e}");
+        assert!(e.to_string().contains("\"kexec_lod\""), "{e}");
+        // found when the description is validated, before anything is made
+        let e = builder().seccomp(Some(p)).build().unwrap_err();
+        assert_eq!(e.field(), Some("seccomp.syscalls[4].names[1]"), "{e}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        // a typo in "args" must not turn a conditional rule unconditional
+        let rule = r#"{"names": ["umount2"], "action": {"errno": 1},
+            "argz": [{"index": 1, "op": "masked_eq", "value": 1, "value_two": 1}]}"#;
+        let e = serde_json::from_str::<SyscallRule>(rule).unwrap_err();
+        assert!(e.to_string().contains("argz"), "{e}");
+        let cond = r#"{"index": 1, "op": "masked_eq", "value": 1, "valu_two": 1}"#;
+        let e = serde_json::from_str::<ArgCondition>(cond).unwrap_err();
+        assert!(e.to_string().contains("valu_two"), "{e}");
+        let profile = r#"{"default_action": "allow", "syscall": []}"#;
+        assert!(serde_json::from_str::<Profile>(profile).is_err());
+        assert!(serde_json::from_str::<Action>(r#"{"errno": 1, "x": 2}"#).is_err());
+        // and the same through a whole description
+        let mut v: serde_json::Value =
+            serde_json::from_str(&builder().build_unchecked().to_json()).unwrap();
+        v["seccomp"]["syscalls"][2]["argz"] = v["seccomp"]["syscalls"][2]["args"].take();
+        v["seccomp"]["syscalls"][2]
+            .as_object_mut()
+            .unwrap()
+            .remove("args");
+        let e = crate::Config::from_json(&v.to_string()).unwrap_err();
+        assert!(e.to_string().contains("argz"), "{e}");
+    }
+
+    #[test]
+    fn every_feature_round_trips_through_a_config() {
+        let mut p = Profile::new(Action::Errno(38))
+            .rule(SyscallRule::new(["read", "write"], Action::Allow))
+            .rule(SyscallRule::new(["ptrace"], Action::KillProcess))
+            .rule(SyscallRule::new(["getcpu"], Action::KillThread))
+            .rule(SyscallRule::new(["getpgid"], Action::Trap))
+            .rule(SyscallRule::new(["getsid"], Action::Log))
+            .rule(SyscallRule::new(["mkdir"], Action::Notify))
+            .rule(SyscallRule::new(["getppid"], Action::Trace(7)))
+            .rule(
+                SyscallRule::new(["umount2"], Action::Errno(1))
+                    .arg(ArgCondition::masked_eq(1, 1, 1))
+                    .arg(ArgCondition::new(0, CmpOp::Ne, u64::MAX)),
+            );
+        for op in [CmpOp::Lt, CmpOp::Le, CmpOp::Eq, CmpOp::Ge, CmpOp::Gt] {
+            p = p.rule(
+                SyscallRule::new(["setpriority"], Action::Errno(13))
+                    .arg(ArgCondition::new(2, op, 5)),
+            );
+        }
+        p.architectures = vec!["x86".into(), "x32".into()];
+        p.log = true;
+        p.skipped_syscalls = vec!["no_such_call".into()];
+        let cfg = builder().seccomp(Some(p)).build_unchecked();
+        let back = crate::Config::from_json(&cfg.to_json()).unwrap();
+        assert_eq!(back, cfg);
+        let none = builder().seccomp(None).build_unchecked();
+        assert_eq!(crate::Config::from_json(&none.to_json()).unwrap(), none);
+    }
+
+    #[test]
+    fn oci_import_skips_and_records_unknown_names() {
+        let json = r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+              {"names": ["getcpu", "no_such_call", "getpgid"], "action": "SCMP_ACT_ERRNO"},
+              {"names": ["no_such_call", "nor_this_one"], "action": "SCMP_ACT_KILL"},
+              {"names": ["getsid"], "action": "SCMP_ACT_LOG"}]}"#;
+        let oci: oci_spec::runtime::LinuxSeccomp = serde_json::from_str(json).unwrap();
+        let p = Profile::from_oci(&oci).unwrap();
+        assert_eq!(p.skipped_syscalls(), ["no_such_call", "nor_this_one"]);
+        assert_eq!(
+            p.syscalls.len(),
+            2,
+            "the rule of unknown names only is dropped"
+        );
+        assert_eq!(p.syscalls[0].names, ["getcpu", "getpgid"]);
+        assert_eq!(p.syscalls[1].names, ["getsid"]);
+        p.validate().unwrap();
+        // a clean import records nothing, and serializes as before
+        let clean = r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getcpu"], "action": "SCMP_ACT_ERRNO"}]}"#;
+        let oci: oci_spec::runtime::LinuxSeccomp = serde_json::from_str(clean).unwrap();
+        let p = Profile::from_oci(&oci).unwrap();
+        assert!(p.skipped_syscalls().is_empty());
+        assert!(!serde_json::to_string(&p).unwrap().contains("skipped"));
+    }
+
+    #[test]
+    fn oci_argument_index_names_the_oci_rule() {
+        let json = r#"{"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [
+              {"names": ["no_such_call"], "action": "SCMP_ACT_ERRNO"},
+              {"names": ["getcpu"], "action": "SCMP_ACT_ERRNO",
+               "args": [{"index": 7, "value": 1, "op": "SCMP_CMP_EQ"}]}]}"#;
+        let oci: oci_spec::runtime::LinuxSeccomp = serde_json::from_str(json).unwrap();
+        let e = Profile::from_oci(&oci).unwrap_err();
+        assert_eq!(e.field(), Some("seccomp.syscalls[1].args"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,12 @@
 //! Compiling a seccomp [`Profile`] to a BPF program with libseccomp, and the
-//! process-wide cache of compiled programs keyed by a hash of the profile
-//! (as crun does): a repeat start with the same profile does no libseccomp
-//! work at all.
+//! process-wide cache of compiled programs (as crun does): a repeat start
+//! with the same profile does no libseccomp work at all.
+//!
+//! The cache is keyed by the profile itself, its canonical JSON form with
+//! the libseccomp version in front, not by a hash of it: two profiles
+//! that differ in anything can never share a program (a 64-bit hash
+//! collision would hand one container another's filter). It keeps the
+//! [`CACHE_CAPACITY`] most recently used programs.
 
 use super::seccomp::{Action, CmpOp, Profile};
 use crate::error::{Error, ErrorKind, Result};
@@ -9,7 +14,6 @@ use libseccomp::{
     ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
 };
 use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
 use std::io::{Read, Seek};
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,8 +33,6 @@ pub struct CompiledFilter {
     program: Arc<Vec<libc::sock_filter>>,
     notify: bool,
     log: bool,
-    /// Syscall names libseccomp does not know (skipped, as runc and crun do).
-    pub unknown_syscalls: Arc<Vec<String>>,
 }
 
 impl CompiledFilter {
@@ -57,11 +59,13 @@ impl CompiledFilter {
     }
 }
 
-/// How often [`compile`] found a program in the cache.
+/// How often [`compile`] found a program in the cache, and how many it
+/// holds.
 ///
 /// ```
 /// let s = vpsos_core::security::seccomp::cache_stats();
-/// println!("{} compiled, {} from the cache", s.compiled, s.hits);
+/// println!("{} compiled, {} from the cache, {} kept", s.compiled, s.hits, s.entries);
+/// assert!(s.entries <= vpsos_core::security::seccomp::CACHE_CAPACITY);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheStats {
@@ -69,7 +73,18 @@ pub struct CacheStats {
     pub compiled: u64,
     /// Lookups served from the cache.
     pub hits: u64,
+    /// Programs in the cache now (at most [`CACHE_CAPACITY`]).
+    pub entries: usize,
 }
+
+/// How many compiled programs the process-wide cache keeps (the least
+/// recently used goes first). A node runs few distinct profiles; a caller
+/// that makes a new one per container does not grow the cache for ever.
+///
+/// ```
+/// assert_eq!(vpsos_core::security::seccomp::CACHE_CAPACITY, 64);
+/// ```
+pub const CACHE_CAPACITY: usize = 64;
 
 static COMPILED: AtomicU64 = AtomicU64::new(0);
 static HITS: AtomicU64 = AtomicU64::new(0);
@@ -79,22 +94,90 @@ pub fn cache_stats() -> CacheStats {
     CacheStats {
         compiled: COMPILED.load(Ordering::Relaxed),
         hits: HITS.load(Ordering::Relaxed),
+        entries: cache().lock().expect("seccomp cache").len(),
     }
 }
 
-fn cache() -> &'static Mutex<HashMap<u64, CompiledFilter>> {
-    static C: OnceLock<Mutex<HashMap<u64, CompiledFilter>>> = OnceLock::new();
-    C.get_or_init(Default::default)
+/// The version of the libseccomp this process runs with, `2.5.4`.
+pub(crate) fn libseccomp_version() -> &'static str {
+    static V: OnceLock<String> = OnceLock::new();
+    V.get_or_init(|| match libseccomp::ScmpVersion::current() {
+        Ok(v) => format!("{}.{}.{}", v.major, v.minor, v.micro),
+        Err(_) => "(unknown version)".into(),
+    })
+}
+
+/// A bounded map from profile to program, least recently used out first.
+struct FilterCache {
+    capacity: usize,
+    clock: u64,
+    map: HashMap<String, (CompiledFilter, u64)>,
+}
+
+impl FilterCache {
+    fn new(capacity: usize) -> FilterCache {
+        FilterCache {
+            capacity,
+            clock: 0,
+            map: HashMap::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn get(&mut self, key: &str) -> Option<CompiledFilter> {
+        self.clock += 1;
+        let now = self.clock;
+        self.map.get_mut(key).map(|(f, used)| {
+            *used = now;
+            f.clone()
+        })
+    }
+
+    fn insert(&mut self, key: String, f: CompiledFilter) {
+        self.clock += 1;
+        if !self.map.contains_key(&key) && self.map.len() >= self.capacity {
+            // a linear look over at most `capacity` entries, once per
+            // compile: nothing next to libseccomp's own work
+            let oldest = self
+                .map
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone());
+            if let Some(k) = oldest {
+                self.map.remove(&k);
+            }
+        }
+        self.map.insert(key, (f, self.clock));
+    }
+}
+
+fn cache() -> &'static Mutex<FilterCache> {
+    static C: OnceLock<Mutex<FilterCache>> = OnceLock::new();
+    C.get_or_init(|| Mutex::new(FilterCache::new(CACHE_CAPACITY)))
+}
+
+/// The cache key of `p`: the libseccomp version and the profile's
+/// canonical JSON (fields in declaration order, rules and names in
+/// order; what the program does not depend on left out).
+fn cache_key(p: &Profile) -> String {
+    let mut canonical = p.clone();
+    canonical.skipped_syscalls.clear();
+    format!(
+        "libseccomp {}\n{}",
+        libseccomp_version(),
+        serde_json::to_string(&canonical).expect("a profile serializes")
+    )
 }
 
 /// Compile `p` (or take it from the cache).
 pub fn compile(p: &Profile) -> Result<CompiledFilter> {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    p.hash(&mut h);
-    let key = h.finish();
+    let key = cache_key(p);
     if let Some(f) = cache().lock().expect("seccomp cache").get(&key) {
         HITS.fetch_add(1, Ordering::Relaxed);
-        return Ok(f.clone());
+        return Ok(f);
     }
     let f = compile_uncached(p).map_err(|e| e.context("compiling the seccomp profile"))?;
     COMPILED.fetch_add(1, Ordering::Relaxed);
@@ -153,7 +236,6 @@ fn compile_uncached(p: &Profile) -> Result<CompiledFilter> {
         ctx.add_arch(arch)
             .map_err(|e| scmp_err(format!("adding architecture {name}"), e))?;
     }
-    let mut unknown = Vec::new();
     for (i, rule) in p.syscalls.iter().enumerate() {
         if rule.action == p.default_action {
             continue; // libseccomp refuses a rule that changes nothing
@@ -180,10 +262,9 @@ fn compile_uncached(p: &Profile) -> Result<CompiledFilter> {
             })
             .collect();
         for name in &rule.names {
-            let Ok(sc) = ScmpSyscall::from_name(name) else {
-                unknown.push(name.clone());
-                continue;
-            };
+            // validate() refused names libseccomp does not know
+            let sc = ScmpSyscall::from_name(name)
+                .map_err(|e| scmp_err(format!("seccomp.syscalls[{i}]: resolving {name}"), e))?;
             ctx.add_rule_conditional(action(rule.action), sc, &conds)
                 .map_err(|e| scmp_err(format!("seccomp.syscalls[{i}]: adding {name}"), e))?;
         }
@@ -208,7 +289,6 @@ fn compile_uncached(p: &Profile) -> Result<CompiledFilter> {
         program: Arc::new(program),
         notify: p.uses_notify(),
         log: p.log,
-        unknown_syscalls: Arc::new(unknown),
     })
 }
 
@@ -236,14 +316,19 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::security::seccomp::SyscallRule;
+    use crate::security::seccomp::{ArgCondition, SyscallRule};
+
+    fn same(a: &CompiledFilter, b: &CompiledFilter) -> bool {
+        a.program.len() == b.program.len()
+            && a.program
+                .iter()
+                .zip(b.program.iter())
+                .all(|(x, y)| (x.code, x.jt, x.jf, x.k) == (y.code, y.jt, y.jf, y.k))
+    }
 
     #[test]
     fn compiles_once_per_profile() {
-        let p = Profile::new(Action::Allow).rule(SyscallRule::new(
-            ["getcpu", "no_such_syscall_at_all"],
-            Action::Errno(1),
-        ));
+        let p = Profile::new(Action::Allow).rule(SyscallRule::new(["getcpu"], Action::Errno(1)));
         let before = cache_stats();
         let a = compile(&p).unwrap();
         let b = compile(&p).unwrap();
@@ -251,7 +336,117 @@ mod tests {
         assert!(Arc::ptr_eq(&a.program, &b.program));
         assert!(after.compiled > before.compiled);
         assert!(after.hits > before.hits);
-        assert_eq!(*a.unknown_syscalls, ["no_such_syscall_at_all"]);
+    }
+
+    #[test]
+    fn unknown_names_do_not_compile() {
+        let p = Profile::new(Action::Allow).rule(SyscallRule::new(
+            ["getcpu", "no_such_syscall_at_all"],
+            Action::Errno(1),
+        ));
+        let e = compile(&p).unwrap_err();
+        assert_eq!(e.field(), Some("seccomp.syscalls[0].names[1]"), "{e}");
+    }
+
+    /// Profiles that differ in one detail each: every one gets a key of
+    /// its own and, from the cache, its own program (what a fresh
+    /// compile of it gives), never a neighbour's.
+    #[test]
+    fn distinct_profiles_never_share_a_program() {
+        let base =
+            || {
+                Profile::new(Action::Allow)
+                    .rule(SyscallRule::new(["getcpu", "getpgid"], Action::Errno(1)))
+                    .rule(
+                        SyscallRule::new(["setpriority"], Action::Errno(13))
+                            .arg(ArgCondition::new(2, CmpOp::Gt, 10)),
+                    )
+            };
+        let mut variants = vec![base()];
+        let mut v = base();
+        v.default_action = Action::Log;
+        variants.push(v);
+        let mut v = base();
+        v.syscalls[0].action = Action::Errno(2);
+        variants.push(v);
+        let mut v = base();
+        v.syscalls[0].names.reverse();
+        variants.push(v);
+        let mut v = base();
+        v.syscalls.reverse();
+        variants.push(v);
+        let mut v = base();
+        v.syscalls[1].args[0].value = 11;
+        variants.push(v);
+        let mut v = base();
+        v.syscalls[1].args[0].op = CmpOp::Ge;
+        variants.push(v);
+        let mut v = base();
+        v.syscalls[1].args[0].index = 1;
+        variants.push(v);
+        let mut v = base();
+        v.architectures = vec!["x86".into()];
+        variants.push(v);
+        let mut v = base();
+        v.log = true;
+        variants.push(v);
+        let keys: Vec<String> = variants.iter().map(cache_key).collect();
+        for (i, a) in keys.iter().enumerate() {
+            for b in &keys[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        // twice round: the second time every program comes from the cache
+        for _ in 0..2 {
+            for p in &variants {
+                let cached = compile(p).unwrap();
+                let fresh = compile_uncached(p).unwrap();
+                assert!(same(&cached, &fresh), "{p:?}");
+                assert_eq!(cached.log, p.log);
+            }
+        }
+        // what the program does not depend on does not split the cache
+        let mut v = base();
+        v.skipped_syscalls = vec!["no_such_call".into()];
+        assert_eq!(cache_key(&v), keys[0]);
+    }
+
+    #[test]
+    fn the_cache_keeps_the_most_recently_used() {
+        let f = compile(&Profile::new(Action::Allow)).unwrap();
+        let mut c = FilterCache::new(4);
+        for k in ["a", "b", "c", "d"] {
+            c.insert(k.into(), f.clone());
+        }
+        assert!(c.get("a").is_some()); // a used: b is now the oldest
+        c.insert("e".into(), f.clone());
+        assert_eq!(c.len(), 4);
+        assert!(c.get("b").is_none());
+        for k in ["a", "c", "d", "e"] {
+            assert!(c.get(k).is_some(), "{k}");
+        }
+        c.insert("e".into(), f.clone()); // a replacement evicts nothing
+        assert_eq!(c.len(), 4);
+        for n in 0..100 {
+            c.insert(format!("k{n}"), f.clone());
+            assert!(c.len() <= 4);
+        }
+    }
+
+    #[test]
+    fn the_process_cache_is_bounded() {
+        for n in 0..CACHE_CAPACITY as u64 + 8 {
+            let p = Profile::new(Action::Allow).rule(
+                SyscallRule::new(["getcpu"], Action::Errno(1)).arg(ArgCondition::new(
+                    0,
+                    CmpOp::Eq,
+                    1_000_000 + n,
+                )),
+            );
+            compile(&p).unwrap();
+            assert!(cache_stats().entries <= CACHE_CAPACITY);
+        }
+        assert_eq!(cache_stats().entries, CACHE_CAPACITY);
     }
 
     #[test]
