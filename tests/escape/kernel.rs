@@ -76,6 +76,24 @@ pub fn attacks(s: &mut Suite, ct: &Container) {
         1,
         &["ENOSYS", "EPERM"],
     );
+    // io_uring: its operations never pass the filter, and its kernel
+    // side has a record of escalations (setup, enter, register)
+    s.probe(
+        ct,
+        "set up an io_uring around seccomp (64- and 32-bit)",
+        "probe sys 425 8 0; probe sys 426 0 0 0 0 0; probe sys 427 0 0 0 0; probe sys32 425 8 0",
+        4,
+        &["EPERM"],
+    );
+    // the clock through the 32-bit ABI's own calls: clock_settime64,
+    // clock_adjtime64, settimeofday, adjtimex, stime
+    s.probe(
+        ct,
+        "set the host's clock through 32-bit calls",
+        "probe sys32 404 0 0; probe sys32 405 0 0; probe sys32 79 0 0; probe sys32 124 0; probe sys32 25 0",
+        5,
+        &["EPERM"],
+    );
     s.attempt(
         ct,
         "hold module, raw I/O, time or MAC capabilities",
