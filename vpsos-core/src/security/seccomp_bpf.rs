@@ -106,9 +106,10 @@ pub fn compile(p: &Profile) -> Result<CompiledFilter> {
 }
 
 fn scmp_err(what: impl std::fmt::Display, e: libseccomp::error::SeccompError) -> Error {
-    let errno = e.errno().map(|n| n as i32);
-    match errno {
-        Some(n) => Error::from_errno(n.abs(), format!("{what}: {e}")),
+    // the errno itself (negative), not `errno()`'s enum: its discriminant
+    // is an index (EINVAL's is 5, which read as an errno is EIO)
+    match e.sysrawrc() {
+        Some(n) => Error::from_errno(n.saturating_abs(), format!("{what}: {e}")),
         None => Error::new(ErrorKind::InvalidConfig, format!("{what}: {e}")),
     }
 }
@@ -236,7 +237,7 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::security::seccomp::SyscallRule;
+    use crate::security::seccomp::{ArgCondition, SyscallRule};
 
     #[test]
     fn compiles_once_per_profile() {
@@ -252,6 +253,20 @@ mod tests {
         assert!(after.compiled > before.compiled);
         assert!(after.hits > before.hits);
         assert_eq!(*a.unknown_syscalls, ["no_such_syscall_at_all"]);
+    }
+
+    #[test]
+    fn libseccomp_refusal_keeps_its_errno() {
+        // libseccomp takes one comparison per argument in a rule: EINVAL,
+        // an invalid profile (it was reported as EIO, an I/O failure)
+        let p = Profile::new(Action::Allow).rule(
+            SyscallRule::new(["personality"], Action::Errno(1))
+                .arg(ArgCondition::new(0, CmpOp::Eq, 0))
+                .arg(ArgCondition::new(0, CmpOp::Ne, 8)),
+        );
+        let e = compile_uncached(&p).unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EINVAL), "{e}");
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
     }
 
     #[test]
