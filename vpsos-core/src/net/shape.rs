@@ -83,6 +83,25 @@ fn tbf_rate_bps(opts: &[TcOption]) -> Option<u64> {
     rate.map(|r| r * 8)
 }
 
+/// A qdisc from the kernel's description of it.
+pub(crate) fn to_qdisc(q: &TcMessage) -> Qdisc {
+    let mut kind = String::new();
+    let mut rate_bps = None;
+    for a in &q.attributes {
+        match a {
+            TcAttribute::Kind(k) => kind = k.clone(),
+            TcAttribute::Options(o) => rate_bps = tbf_rate_bps(o),
+            _ => {}
+        }
+    }
+    Qdisc {
+        kind,
+        handle: raw(q.header.handle),
+        parent: raw(q.header.parent),
+        rate_bps,
+    }
+}
+
 impl Netlink {
     /// The qdiscs of link `index`.
     pub fn qdiscs(&self, index: u32) -> Result<Vec<Qdisc>> {
@@ -95,21 +114,7 @@ impl Netlink {
             .into_iter()
             .filter_map(|m| match m {
                 RouteNetlinkMessage::NewQueueDiscipline(q) if q.header.index as u32 == index => {
-                    let mut kind = String::new();
-                    let mut rate_bps = None;
-                    for a in &q.attributes {
-                        match a {
-                            TcAttribute::Kind(k) => kind = k.clone(),
-                            TcAttribute::Options(o) => rate_bps = tbf_rate_bps(o),
-                            _ => {}
-                        }
-                    }
-                    Some(Qdisc {
-                        kind,
-                        handle: raw(q.header.handle),
-                        parent: raw(q.header.parent),
-                        rate_bps,
-                    })
+                    Some(to_qdisc(&q))
                 }
                 _ => None,
             })

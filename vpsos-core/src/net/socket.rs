@@ -122,45 +122,58 @@ impl Netlink {
         m.finalize();
         let mut buf = vec![0u8; m.buffer_len()];
         m.serialize(&mut buf);
-        let ctx = |e: Error| e.context(format!("{what} {}", self.place));
+        let what = format!("{what} {}", self.place);
         self.socket
             .send(&buf, 0)
-            .map_err(|e| ctx(io(e, "netlink send")))?;
+            .map_err(|e| io(e, "netlink send").context(&what))?;
         let mut out = Vec::new();
         let mut rbuf = vec![0u8; 64 * 1024];
         loop {
             let n = self
                 .socket
                 .recv(&mut &mut rbuf[..], 0)
-                .map_err(|e| ctx(io(e, "netlink receive")))?;
-            let mut off = 0;
-            while off < n {
-                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rbuf[off..n])
-                    .map_err(|e| ctx(Error::new(ErrorKind::Io, format!("netlink reply: {e}"))))?;
-                let len = reply.header.length as usize;
-                if len == 0 {
-                    break;
-                }
-                // messages in a datagram are 4-byte aligned
-                off += (len + 3) & !3;
-                if reply.header.sequence_number != seq {
-                    continue;
-                }
-                match reply.payload {
-                    NetlinkPayload::Done(_) => return Ok(out),
-                    NetlinkPayload::Error(e) => {
-                        return match e.code {
-                            None => Ok(out),
-                            Some(code) => Err(Error::from_errno(
-                                -code.get(),
-                                format!("{what} {}", self.place),
-                            )),
-                        }
-                    }
-                    NetlinkPayload::InnerMessage(m) => out.push(m),
-                    _ => {}
-                }
+                .map_err(|e| io(e, "netlink receive").context(&what))?;
+            if parse_replies(&rbuf[..n.min(rbuf.len())], seq, &what, &mut out)? {
+                return Ok(out);
             }
         }
     }
+}
+
+/// Read one received datagram: the replies to request `seq` go to `out`
+/// (messages of other requests are skipped); `Ok(true)` once the request
+/// is answered (its ACK or the end of its dump). A netlink error becomes
+/// an `Error` with its errno and `what`; a malformed message an `Io` one.
+pub(crate) fn parse_replies(
+    buf: &[u8],
+    seq: u32,
+    what: &str,
+    out: &mut Vec<RouteNetlinkMessage>,
+) -> Result<bool> {
+    let mut off = 0;
+    while off < buf.len() {
+        let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[off..])
+            .map_err(|e| Error::new(ErrorKind::Io, format!("netlink reply: {e}")).context(what))?;
+        let len = reply.header.length as usize;
+        if len == 0 {
+            break;
+        }
+        // messages in a datagram are 4-byte aligned
+        off += (len + 3) & !3;
+        if reply.header.sequence_number != seq {
+            continue;
+        }
+        match reply.payload {
+            NetlinkPayload::Done(_) => return Ok(true),
+            NetlinkPayload::Error(e) => {
+                return match e.code {
+                    None => Ok(true),
+                    Some(code) => Err(Error::from_errno(-code.get(), what)),
+                }
+            }
+            NetlinkPayload::InnerMessage(m) => out.push(m),
+            _ => {}
+        }
+    }
+    Ok(false)
 }

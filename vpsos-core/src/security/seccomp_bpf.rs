@@ -127,7 +127,7 @@ fn action(a: Action) -> ScmpAction {
     }
 }
 
-fn compile_uncached(p: &Profile) -> Result<CompiledFilter> {
+pub(crate) fn compile_uncached(p: &Profile) -> Result<CompiledFilter> {
     p.validate()?;
     let mut ctx = ScmpFilterContext::new(action(p.default_action))
         .map_err(|e| scmp_err("creating the filter", e))?;

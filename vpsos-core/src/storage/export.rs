@@ -19,7 +19,7 @@ fn io(e: std::io::Error, what: &str) -> Error {
     Error::new(ErrorKind::Io, format!("{what}: {e}"))
 }
 
-fn write_header(out: &mut dyn Write, config: &Config, kind: u8) -> Result<()> {
+pub(crate) fn write_header(out: &mut dyn Write, config: &Config, kind: u8) -> Result<()> {
     let json = config.to_json();
     out.write_all(MAGIC)
         .and_then(|_| out.write_all(&(json.len() as u64).to_be_bytes()))
@@ -29,7 +29,7 @@ fn write_header(out: &mut dyn Write, config: &Config, kind: u8) -> Result<()> {
 }
 
 /// The description and the rootfs kind of an export stream.
-fn read_header(input: &mut dyn Read) -> Result<(Config, u8)> {
+pub(crate) fn read_header(input: &mut dyn Read) -> Result<(Config, u8)> {
     let bad = |why: &str| Error::invalid("export", why.to_string());
     let mut magic = [0u8; 15];
     input
