@@ -166,14 +166,71 @@ pub(crate) fn parse_replies(
         match reply.payload {
             NetlinkPayload::Done(_) => return Ok(true),
             NetlinkPayload::Error(e) => {
-                return match e.code {
-                    None => Ok(true),
-                    Some(code) => Err(Error::from_errno(-code.get(), what)),
-                }
+                let Some(code) = e.code else {
+                    return Ok(true); // the ACK
+                };
+                // the kernel sends a negative errno; anything else (a
+                // positive code, i32::MIN) is a malformed reply, not an errno
+                return Err(match code.get().checked_neg().filter(|n| *n > 0) {
+                    Some(errno) => Error::from_errno(errno, what),
+                    None => Error::new(
+                        ErrorKind::Io,
+                        format!("netlink reply: error code {code} is not a negative errno"),
+                    )
+                    .context(what),
+                });
             }
             NetlinkPayload::InnerMessage(m) => out.push(m),
             _ => {}
         }
     }
     Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A datagram with one NLMSG_ERROR of request `seq` carrying `code`.
+    fn error_reply(seq: u32, code: i32) -> Vec<u8> {
+        let mut d = Vec::new();
+        d.extend_from_slice(&36u32.to_ne_bytes()); // length
+        d.extend_from_slice(&2u16.to_ne_bytes()); // NLMSG_ERROR
+        d.extend_from_slice(&0u16.to_ne_bytes()); // flags
+        d.extend_from_slice(&seq.to_ne_bytes());
+        d.extend_from_slice(&0u32.to_ne_bytes()); // port
+        d.extend_from_slice(&code.to_ne_bytes());
+        d.extend_from_slice(&[0u8; 16]); // the request's header
+        d
+    }
+
+    #[test]
+    fn replies_give_ack_errno_or_skip() {
+        let mut out = Vec::new();
+        assert!(parse_replies(&error_reply(7, 0), 7, "x", &mut out).unwrap());
+        assert!(!parse_replies(&error_reply(6, -libc::EEXIST), 7, "x", &mut out).unwrap());
+        let e =
+            parse_replies(&error_reply(7, -libc::EEXIST), 7, "adding br0", &mut out).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.errno()),
+            (ErrorKind::AlreadyExists, Some(libc::EEXIST))
+        );
+        assert!(e.to_string().starts_with("adding br0: EEXIST"), "{e}");
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn error_code_that_is_no_errno_is_a_malformed_reply() {
+        // found by the netlink_reply fuzz target: a positive code became a
+        // negative errno, and i32::MIN overflowed its negation
+        for code in [1, 0x4000_0000, i32::MAX, i32::MIN] {
+            let e = parse_replies(&error_reply(1, code), 1, "listing links", &mut Vec::new())
+                .unwrap_err();
+            assert_eq!((e.kind(), e.errno()), (ErrorKind::Io, None), "{code}: {e}");
+            assert!(
+                e.to_string().starts_with("listing links: netlink reply"),
+                "{e}"
+            );
+        }
+    }
 }
