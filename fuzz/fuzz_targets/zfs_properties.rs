@@ -25,7 +25,9 @@ fuzz_target!(|data: &[u8]| {
         lines += 1;
         let f: Vec<&str> = line.splitn(4, '\t').collect();
         assert_eq!(f.len(), 4, "{line:?} parsed");
-        let got = props.get(f[0], f[1]).expect("every line's property is there");
+        let got = props
+            .get(f[0], f[1])
+            .expect("every line's property is there");
         assert_eq!(props.u64(f[0], f[1]), got.parse().ok());
     }
     let parsed: usize = props.0.values().map(|m| m.len()).sum();
