@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Debian packages vpsos's examples, tests and benchmarks need (run as root).
 # The test VM's own packages (qemu, debootstrap) are installed by
-# tests/vm/build-test-vm.sh when it first builds the image.
+# tests/vm/build-test-vm.sh when it first builds the image; the fuzz
+# targets' (cargo-fuzz, g++) by scripts/install-fuzz.sh, which scripts/fuzz.sh runs.
 set -euo pipefail
 pkgs=(busybox-static jq libseccomp-dev pkg-config gcc libc6-dev xfsprogs btrfs-progs)
 [ "${1:-}" = "--bench" ] && pkgs+=(crun runc hyperfine lxc)

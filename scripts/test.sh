@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (run as root on Debian 12): unit, doc and integration
-# tests on this host, the leak check, then the integration tests again in
-# the test VM (pure cgroup v2, AppArmor, ZFS). The last line is the summary
+# tests on this host, the leak check, the fuzz targets for a few seconds
+# each, then the integration tests again in the test VM (pure cgroup v2,
+# AppArmor, ZFS). The last line is the summary
 # over every run: "summary: N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,12 @@ cargo test --workspace 2>&1 | tee "$LOG/host.log"
 echo "=== host: leak check"
 bash tests/check-leaks.sh || status=1
 
+# each fuzz target a short while (a dev build: about half the CPU time of
+# the optimized one); `scripts/fuzz.sh 3600` fuzzes for real
+echo "=== host: fuzz targets, ${VPSOS_FUZZ_SECONDS:-10} s each"
+FUZZ_BUILD=dev bash scripts/fuzz.sh "${VPSOS_FUZZ_SECONDS:-10}" 2>&1 | tee "$LOG/fuzz.log"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
+
 echo "=== test VM: integration tests"
 tests/vm/run --tests 2>&1 | tee "$LOG/vm.log"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
@@ -25,11 +32,12 @@ if grep -q 'SKIPPED [^ ]*: ' "$LOG/vm.log"; then
   echo "test VM: tests skipped there:"; grep -o 'SKIPPED [^ ]*: .*' "$LOG/vm.log"; status=1
 fi
 
-# libtest's "test result:" lines, minus the helper tests that only run when
+# libtest's "test result:" lines (scripts/fuzz.sh prints one too, a target
+# a test), minus the helper tests that only run when
 # another test spawns them (reported as ignored with "helper:"); a test that
 # returned early because the host lacks a feature ("SKIPPED <test>: why")
 # counts as skipped, not passed
-read -r passed failed ignored < <(cat "$LOG/host.log" "$LOG/vm.log" | awk '
+read -r passed failed ignored < <(cat "$LOG/host.log" "$LOG/fuzz.log" "$LOG/vm.log" | awk '
   /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i;
                     if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
   / \.\.\. ignored, helper:/ { h++ }

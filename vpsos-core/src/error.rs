@@ -250,6 +250,14 @@ impl Error {
         }
     }
 
+    /// The same error as another kind, where the caller knows better than
+    /// the errno (libseccomp's EINVAL is a profile it refuses: a bad
+    /// config, not a failed system call).
+    pub(crate) fn with_kind(mut self, kind: ErrorKind) -> Error {
+        self.kind = kind;
+        self
+    }
+
     /// An error from an errno; the kind follows from the errno
     /// (ENOENT → NotFound, EPERM/EACCES → PermissionDenied, EEXIST →
     /// AlreadyExists, EBUSY → Busy, ENOSYS/EOPNOTSUPP → Unsupported).

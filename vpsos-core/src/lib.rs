@@ -26,6 +26,9 @@ pub mod container;
 mod error;
 mod fault;
 mod features;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod idmap;
 pub mod net;
 mod plan;

@@ -24,11 +24,11 @@ pub use resources::{
     UNLIMITED,
 };
 
+pub use builder::ConfigBuilder;
 pub use caps::Capability;
 pub use mount::{Mount, MountKind};
 pub use namespaces::{NamespaceKind, NamespaceMode, Namespaces, TimeOffsets, CLONE_NEWTIME};
 pub use network::{Interface, InterfaceKind};
-pub use builder::ConfigBuilder;
 pub use process::{rlimit_name, Capabilities, Process, Rlimit, User, SYSTEM_CONTAINER_DROPPED};
 
 use crate::error::{Error, Result};

@@ -59,7 +59,7 @@ fn kind_name(k: &InfoKind) -> String {
     }
 }
 
-fn to_link(m: &LinkMessage) -> Link {
+pub(crate) fn to_link(m: &LinkMessage) -> Link {
     let mut l = Link {
         index: m.header.index,
         name: String::new(),

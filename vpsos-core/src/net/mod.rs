@@ -14,9 +14,9 @@
 //! ```
 
 mod addr;
-mod link;
-mod shape;
-mod socket;
+pub(crate) mod link;
+pub(crate) mod shape;
+pub(crate) mod socket;
 mod tap;
 
 pub use addr::IpCidr;

@@ -80,7 +80,28 @@ fn tbf_rate_bps(opts: &[TcOption]) -> Option<u64> {
             }
         }
     }
-    rate.map(|r| r * 8)
+    // bytes/s to bits/s; a rate past u64::MAX bits/s (only a malformed
+    // reply has one) reads as u64::MAX, not as a wrapped or panicking product
+    rate.map(|r| r.saturating_mul(8))
+}
+
+/// A qdisc from the kernel's description of it.
+pub(crate) fn to_qdisc(q: &TcMessage) -> Qdisc {
+    let mut kind = String::new();
+    let mut rate_bps = None;
+    for a in &q.attributes {
+        match a {
+            TcAttribute::Kind(k) => kind = k.clone(),
+            TcAttribute::Options(o) => rate_bps = tbf_rate_bps(o),
+            _ => {}
+        }
+    }
+    Qdisc {
+        kind,
+        handle: raw(q.header.handle),
+        parent: raw(q.header.parent),
+        rate_bps,
+    }
 }
 
 impl Netlink {
@@ -95,21 +116,7 @@ impl Netlink {
             .into_iter()
             .filter_map(|m| match m {
                 RouteNetlinkMessage::NewQueueDiscipline(q) if q.header.index as u32 == index => {
-                    let mut kind = String::new();
-                    let mut rate_bps = None;
-                    for a in &q.attributes {
-                        match a {
-                            TcAttribute::Kind(k) => kind = k.clone(),
-                            TcAttribute::Options(o) => rate_bps = tbf_rate_bps(o),
-                            _ => {}
-                        }
-                    }
-                    Some(Qdisc {
-                        kind,
-                        handle: raw(q.header.handle),
-                        parent: raw(q.header.parent),
-                        rate_bps,
-                    })
+                    Some(to_qdisc(&q))
                 }
                 _ => None,
             })
@@ -250,5 +257,36 @@ impl Netlink {
             &what,
         )
         .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// tbf's options as the crate hands them over: one raw attribute
+    /// holding the nested `TCA_TBF_*` ones.
+    fn tbf_options(rate64: u64) -> Vec<TcOption> {
+        let mut nested = Vec::new();
+        nested.extend_from_slice(&12u16.to_ne_bytes());
+        nested.extend_from_slice(&TCA_TBF_RATE64.to_ne_bytes());
+        nested.extend_from_slice(&rate64.to_ne_bytes());
+        vec![TcOption::Other(DefaultNla::new(2, nested))]
+    }
+
+    #[test]
+    fn tbf_rate_reads_rate64_in_bits() {
+        assert_eq!(
+            tbf_rate_bps(&tbf_options(5_000_000_000)),
+            Some(40_000_000_000)
+        );
+    }
+
+    #[test]
+    fn absurd_tbf_rate_saturates() {
+        // a malformed reply's rate64 overflowed bytes/s × 8 (seen running
+        // the netlink_reply fuzz target's rate64 seed with its rate raised)
+        assert_eq!(tbf_rate_bps(&tbf_options(1 << 62)), Some(u64::MAX));
+        assert_eq!(tbf_rate_bps(&tbf_options(u64::MAX)), Some(u64::MAX));
     }
 }

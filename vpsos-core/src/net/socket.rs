@@ -122,45 +122,115 @@ impl Netlink {
         m.finalize();
         let mut buf = vec![0u8; m.buffer_len()];
         m.serialize(&mut buf);
-        let ctx = |e: Error| e.context(format!("{what} {}", self.place));
+        let what = format!("{what} {}", self.place);
         self.socket
             .send(&buf, 0)
-            .map_err(|e| ctx(io(e, "netlink send")))?;
+            .map_err(|e| io(e, "netlink send").context(&what))?;
         let mut out = Vec::new();
         let mut rbuf = vec![0u8; 64 * 1024];
         loop {
             let n = self
                 .socket
                 .recv(&mut &mut rbuf[..], 0)
-                .map_err(|e| ctx(io(e, "netlink receive")))?;
-            let mut off = 0;
-            while off < n {
-                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rbuf[off..n])
-                    .map_err(|e| ctx(Error::new(ErrorKind::Io, format!("netlink reply: {e}"))))?;
-                let len = reply.header.length as usize;
-                if len == 0 {
-                    break;
-                }
-                // messages in a datagram are 4-byte aligned
-                off += (len + 3) & !3;
-                if reply.header.sequence_number != seq {
-                    continue;
-                }
-                match reply.payload {
-                    NetlinkPayload::Done(_) => return Ok(out),
-                    NetlinkPayload::Error(e) => {
-                        return match e.code {
-                            None => Ok(out),
-                            Some(code) => Err(Error::from_errno(
-                                -code.get(),
-                                format!("{what} {}", self.place),
-                            )),
-                        }
-                    }
-                    NetlinkPayload::InnerMessage(m) => out.push(m),
-                    _ => {}
-                }
+                .map_err(|e| io(e, "netlink receive").context(&what))?;
+            if parse_replies(&rbuf[..n.min(rbuf.len())], seq, &what, &mut out)? {
+                return Ok(out);
             }
+        }
+    }
+}
+
+/// Read one received datagram: the replies to request `seq` go to `out`
+/// (messages of other requests are skipped); `Ok(true)` once the request
+/// is answered (its ACK or the end of its dump). A netlink error becomes
+/// an `Error` with its errno and `what`; a malformed message an `Io` one.
+pub(crate) fn parse_replies(
+    buf: &[u8],
+    seq: u32,
+    what: &str,
+    out: &mut Vec<RouteNetlinkMessage>,
+) -> Result<bool> {
+    let mut off = 0;
+    while off < buf.len() {
+        let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&buf[off..])
+            .map_err(|e| Error::new(ErrorKind::Io, format!("netlink reply: {e}")).context(what))?;
+        let len = reply.header.length as usize;
+        if len == 0 {
+            break;
+        }
+        // messages in a datagram are 4-byte aligned
+        off += (len + 3) & !3;
+        if reply.header.sequence_number != seq {
+            continue;
+        }
+        match reply.payload {
+            NetlinkPayload::Done(_) => return Ok(true),
+            NetlinkPayload::Error(e) => {
+                let Some(code) = e.code else {
+                    return Ok(true); // the ACK
+                };
+                // the kernel sends a negative errno; anything else (a
+                // positive code, i32::MIN) is a malformed reply, not an errno
+                return Err(match code.get().checked_neg().filter(|n| *n > 0) {
+                    Some(errno) => Error::from_errno(errno, what),
+                    None => Error::new(
+                        ErrorKind::Io,
+                        format!("netlink reply: error code {code} is not a negative errno"),
+                    )
+                    .context(what),
+                });
+            }
+            NetlinkPayload::InnerMessage(m) => out.push(m),
+            _ => {}
+        }
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A datagram with one NLMSG_ERROR of request `seq` carrying `code`.
+    fn error_reply(seq: u32, code: i32) -> Vec<u8> {
+        let mut d = Vec::new();
+        d.extend_from_slice(&36u32.to_ne_bytes()); // length
+        d.extend_from_slice(&2u16.to_ne_bytes()); // NLMSG_ERROR
+        d.extend_from_slice(&0u16.to_ne_bytes()); // flags
+        d.extend_from_slice(&seq.to_ne_bytes());
+        d.extend_from_slice(&0u32.to_ne_bytes()); // port
+        d.extend_from_slice(&code.to_ne_bytes());
+        d.extend_from_slice(&[0u8; 16]); // the request's header
+        d
+    }
+
+    #[test]
+    fn replies_give_ack_errno_or_skip() {
+        let mut out = Vec::new();
+        assert!(parse_replies(&error_reply(7, 0), 7, "x", &mut out).unwrap());
+        assert!(!parse_replies(&error_reply(6, -libc::EEXIST), 7, "x", &mut out).unwrap());
+        let e =
+            parse_replies(&error_reply(7, -libc::EEXIST), 7, "adding br0", &mut out).unwrap_err();
+        assert_eq!(
+            (e.kind(), e.errno()),
+            (ErrorKind::AlreadyExists, Some(libc::EEXIST))
+        );
+        assert!(e.to_string().starts_with("adding br0: EEXIST"), "{e}");
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn error_code_that_is_no_errno_is_a_malformed_reply() {
+        // found by the netlink_reply fuzz target: a positive code became a
+        // negative errno, and i32::MIN overflowed its negation
+        for code in [1, 0x4000_0000, i32::MAX, i32::MIN] {
+            let e = parse_replies(&error_reply(1, code), 1, "listing links", &mut Vec::new())
+                .unwrap_err();
+            assert_eq!((e.kind(), e.errno()), (ErrorKind::Io, None), "{code}: {e}");
+            assert!(
+                e.to_string().starts_with("listing links: netlink reply"),
+                "{e}"
+            );
         }
     }
 }

@@ -5,5 +5,5 @@
 
 pub mod apparmor;
 pub mod seccomp;
-mod seccomp_bpf;
+pub(crate) mod seccomp_bpf;
 mod seccomp_notify;

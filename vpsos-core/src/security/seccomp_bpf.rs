@@ -189,9 +189,15 @@ pub fn compile(p: &Profile) -> Result<CompiledFilter> {
 }
 
 fn scmp_err(what: impl std::fmt::Display, e: libseccomp::error::SeccompError) -> Error {
-    let errno = e.errno().map(|n| n as i32);
-    match errno {
-        Some(n) => Error::from_errno(n.abs(), format!("{what}: {e}")),
+    // the errno itself (negative), not `errno()`'s enum: its discriminant
+    // is an index (EINVAL's is 5, which read as an errno is EIO)
+    match e.sysrawrc() {
+        // libseccomp's EINVAL: it refuses the profile, a bad config
+        Some(n) if n.saturating_abs() == libc::EINVAL => {
+            Error::from_errno(libc::EINVAL, format!("{what}: {e}"))
+                .with_kind(ErrorKind::InvalidConfig)
+        }
+        Some(n) => Error::from_errno(n.saturating_abs(), format!("{what}: {e}")),
         None => Error::new(ErrorKind::InvalidConfig, format!("{what}: {e}")),
     }
 }
@@ -209,7 +215,7 @@ fn action(a: Action) -> ScmpAction {
     }
 }
 
-fn compile_uncached(p: &Profile) -> Result<CompiledFilter> {
+pub(crate) fn compile_uncached(p: &Profile) -> Result<CompiledFilter> {
     p.validate()?;
     let mut ctx = ScmpFilterContext::new(action(p.default_action))
         .map_err(|e| scmp_err("creating the filter", e))?;
@@ -447,6 +453,20 @@ mod tests {
             assert!(cache_stats().entries <= CACHE_CAPACITY);
         }
         assert_eq!(cache_stats().entries, CACHE_CAPACITY);
+    }
+
+    #[test]
+    fn libseccomp_refusal_keeps_its_errno() {
+        // libseccomp takes one comparison per argument in a rule: EINVAL,
+        // an invalid profile (it was reported as EIO, an I/O failure)
+        let p = Profile::new(Action::Allow).rule(
+            SyscallRule::new(["personality"], Action::Errno(1))
+                .arg(ArgCondition::new(0, CmpOp::Eq, 0))
+                .arg(ArgCondition::new(0, CmpOp::Ne, 8)),
+        );
+        let e = compile_uncached(&p).unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EINVAL), "{e}");
+        assert_eq!(e.kind(), ErrorKind::InvalidConfig, "{e}");
     }
 
     #[test]

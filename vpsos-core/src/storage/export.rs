@@ -23,7 +23,7 @@ fn io(e: std::io::Error, what: &str) -> Error {
     }
 }
 
-fn write_header(out: &mut dyn Write, config: &Config, kind: u8) -> Result<()> {
+pub(crate) fn write_header(out: &mut dyn Write, config: &Config, kind: u8) -> Result<()> {
     let json = config.to_json();
     out.write_all(MAGIC)
         .and_then(|_| out.write_all(&(json.len() as u64).to_be_bytes()))
@@ -33,7 +33,7 @@ fn write_header(out: &mut dyn Write, config: &Config, kind: u8) -> Result<()> {
 }
 
 /// The description and the rootfs kind of an export stream.
-fn read_header(input: &mut dyn Read) -> Result<(Config, u8)> {
+pub(crate) fn read_header(input: &mut dyn Read) -> Result<(Config, u8)> {
     let bad = |why: &str| Error::invalid("export", why.to_string());
     let mut magic = [0u8; 15];
     input
@@ -54,7 +54,11 @@ fn read_header(input: &mut dyn Read) -> Result<(Config, u8)> {
     input
         .read_exact(&mut json)
         .map_err(|e| io(e, "reading the description"))?;
-    let config = Config::from_json(&String::from_utf8_lossy(&json))?;
+    // JSON is UTF-8: a damaged description fails here rather than
+    // importing with U+FFFD in place of its bytes (paths, names)
+    let json =
+        std::str::from_utf8(&json).map_err(|e| bad(&format!("description is not UTF-8: {e}")))?;
+    let config = Config::from_json(json)?;
     let mut kind = [0u8; 1];
     input
         .read_exact(&mut kind)
@@ -141,5 +145,22 @@ mod tests {
         assert_eq!(r, b"payload");
         let e = read_header(&mut &b"something else entirely"[..]).unwrap_err();
         assert_eq!(e.field(), Some("export"));
+    }
+
+    #[test]
+    fn description_that_is_not_utf8_is_refused() {
+        // it was read lossily: the hostname came back as "h\u{fffd}"
+        let cfg = Config::builder("/srv/a")
+            .id_maps(crate::IdMap::single(0, 100_000, 65536))
+            .hostname("hX")
+            .build()
+            .unwrap();
+        let mut buf = Vec::new();
+        write_header(&mut buf, &cfg, b't').unwrap();
+        let at = buf.windows(4).position(|w| w == b"\"hX\"").unwrap() + 2;
+        buf[at] = 0xff;
+        let e = read_header(&mut &buf[..]).unwrap_err();
+        assert_eq!(e.field(), Some("export"), "{e}");
+        assert!(e.to_string().contains("utf-8"), "{e}");
     }
 }
