@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (run as root on Debian 12): unit, doc and integration
-# tests on this host, the leak check, the fuzz targets for a few seconds
-# each, then the integration tests again in the test VM (pure cgroup v2,
-# AppArmor, ZFS). The last line is the summary
+# tests on this host, the C tests of libvpsos, the leak check, the fuzz
+# targets for a few seconds each, then the integration and C tests again in
+# the test VM (pure cgroup v2, AppArmor, ZFS). The last line is the summary
 # over every run: "summary: N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +15,11 @@ status=0
 echo "=== host: cargo test --workspace ($(uname -r))"
 cargo test --workspace 2>&1 | tee "$LOG/host.log"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
+# the C API: libvpsos installed into a prefix, the C tests built through
+# pkg-config and run plain, with ASan/UBSan and under valgrind
+echo "=== host: C tests (libvpsos)"
+bash tests/c/run.sh 2>&1 | tee "$LOG/c.log"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
 echo "=== host: leak check"
 bash tests/check-leaks.sh || status=1
 
@@ -24,8 +29,8 @@ echo "=== host: fuzz targets, ${VPSOS_FUZZ_SECONDS:-10} s each"
 FUZZ_BUILD=dev bash scripts/fuzz.sh "${VPSOS_FUZZ_SECONDS:-10}" 2>&1 | tee "$LOG/fuzz.log"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 
-echo "=== test VM: integration tests"
-tests/vm/run --tests 2>&1 | tee "$LOG/vm.log"
+echo "=== test VM: integration tests, C tests"
+VPSOS_VM_C_TESTS=1 tests/vm/run --tests 2>&1 | tee "$LOG/vm.log"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 # the VM has every feature (cgroup v2, AppArmor, ZFS): nothing may skip there
 if grep -q 'SKIPPED [^ ]*: ' "$LOG/vm.log"; then
@@ -37,7 +42,7 @@ fi
 # another test spawns them (reported as ignored with "helper:"); a test that
 # returned early because the host lacks a feature ("SKIPPED <test>: why")
 # counts as skipped, not passed
-read -r passed failed ignored < <(cat "$LOG/host.log" "$LOG/fuzz.log" "$LOG/vm.log" | awk '
+read -r passed failed ignored < <(cat "$LOG/host.log" "$LOG/c.log" "$LOG/fuzz.log" "$LOG/vm.log" | awk '
   /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i;
                     if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
   / \.\.\. ignored, helper:/ { h++ }
