@@ -162,7 +162,7 @@ static void zfs(void) {
   CHECK(vpsos_zfs_get(z, rn, rp, &json));
   ASSERT(strstr(json, "\"value\":\"101\""));
   vpsos_string_free(json);
-  vpsos_error *e = EXPECT(vpsos_zfs_create(z, "no such pool/x", NULL), VPSOS_ERROR_INVALID_CONFIG);
+  vpsos_error *e = EXPECT(vpsos_zfs_create(z, "pool/not@a-dataset", NULL), VPSOS_ERROR_INVALID_CONFIG);
   vpsos_error_free(e);
   CHECK(vpsos_zfs_rollback(z, snap));
   CHECK(vpsos_zfs_destroy(z, clone, false));
