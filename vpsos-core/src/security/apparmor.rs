@@ -411,6 +411,25 @@ pub(crate) fn unload(a: &Applied) -> Result<()> {
     Ok(())
 }
 
+/// Unload profile `name` loaded with [`load`] from `dir` and remove its
+/// file and parser cache (all may be gone already).
+///
+/// ```no_run
+/// let dir = vpsos_core::security::apparmor::policy_dir();
+/// vpsos_core::security::apparmor::unload_profile(&dir, "vpsos-ct1")?;
+/// # Ok::<(), vpsos_core::Error>(())
+/// ```
+pub fn unload_profile(dir: &Path, name: &str) -> Result<()> {
+    if is_loaded(name) {
+        fs::write(format!("{SECURITYFS}/.remove"), name)
+            .ctx(|| format!("unloading AppArmor profile {name}"))?;
+    }
+    let file = dir.join(name);
+    let _ = fs::remove_file(&file);
+    remove_cached(&file);
+    Ok(())
+}
+
 /// Remove what `apparmor_parser -W -L <dir>/cache` cached for the profile
 /// file `file` (`<dir>/cache/<features hash>/<file name>`): otherwise
 /// every container id ever used leaves a compiled profile behind.
