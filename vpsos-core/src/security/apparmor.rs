@@ -401,11 +401,7 @@ pub(crate) fn unload(a: &Applied) -> Result<()> {
             ))
         }
     }
-    if is_loaded(&a.profile) {
-        // through securityfs: no parser run, and no need for the file
-        fs::write(format!("{SECURITYFS}/.remove"), &a.profile)
-            .ctx(|| format!("unloading AppArmor profile {}", a.profile))?;
-    }
+    remove_loaded(&a.profile)?;
     let _ = fs::remove_file(&a.file);
     remove_cached(&a.file);
     Ok(())
@@ -420,14 +416,27 @@ pub(crate) fn unload(a: &Applied) -> Result<()> {
 /// # Ok::<(), vpsos_core::Error>(())
 /// ```
 pub fn unload_profile(dir: &Path, name: &str) -> Result<()> {
-    if is_loaded(name) {
-        fs::write(format!("{SECURITYFS}/.remove"), name)
-            .ctx(|| format!("unloading AppArmor profile {name}"))?;
-    }
+    remove_loaded(name)?;
     let file = dir.join(name);
     let _ = fs::remove_file(&file);
     remove_cached(&file);
     Ok(())
+}
+
+/// Unload `profile` through securityfs (no parser run, no file needed).
+/// It is written to `.remove` whatever the profile list says: that list,
+/// read while other profiles are being replaced, can miss a loaded one
+/// (concurrent creates and deletes left profiles loaded), and the kernel
+/// answers ENOENT for a profile that is not loaded.
+fn remove_loaded(profile: &str) -> Result<()> {
+    match fs::write(format!("{SECURITYFS}/.remove"), profile) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        Err(e) => Err(Error::from_errno(
+            e.raw_os_error().unwrap_or(libc::EIO),
+            format!("unloading AppArmor profile {profile}"),
+        )),
+    }
 }
 
 /// Remove what `apparmor_parser -W -L <dir>/cache` cached for the profile
