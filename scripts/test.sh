@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite (run as root on Debian 12): unit, doc and integration
-# tests on this host, the C tests of libvpsos, the Ruby binding's tests,
+# tests on this host, the C tests of libvpsos, the Ruby and Python bindings' tests,
 # the leak check, the fuzz
 # targets for a few seconds each, then the integration and C tests again in
 # the test VM (pure cgroup v2, AppArmor, ZFS). The last line is the summary
@@ -25,6 +25,10 @@ bash tests/c/run.sh 2>&1 | tee "$LOG/c.log"
 echo "=== host: Ruby tests (bindings/ruby)"
 { bash bindings/ruby/build.sh && bash bindings/ruby/run-tests.sh; } 2>&1 | tee "$LOG/rb.log"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
+# the Python binding (pyo3 abi3 wheel by maturin, in a venv), pytest
+echo "=== host: Python tests (bindings/python)"
+{ bash bindings/python/build.sh && bash bindings/python/run-tests.sh; } 2>&1 | tee "$LOG/py.log"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
 echo "=== host: leak check"
 bash tests/check-leaks.sh || status=1
 
@@ -34,8 +38,8 @@ echo "=== host: fuzz targets, ${VPSOS_FUZZ_SECONDS:-10} s each"
 FUZZ_BUILD=dev bash scripts/fuzz.sh "${VPSOS_FUZZ_SECONDS:-10}" 2>&1 | tee "$LOG/fuzz.log"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 
-echo "=== test VM: integration tests, C tests, Ruby tests"
-VPSOS_VM_C_TESTS=1 VPSOS_VM_RB_TESTS=1 tests/vm/run --tests 2>&1 | tee "$LOG/vm.log"
+echo "=== test VM: integration tests, C, Ruby and Python tests"
+VPSOS_VM_C_TESTS=1 VPSOS_VM_RB_TESTS=1 VPSOS_VM_PY_TESTS=1 tests/vm/run --tests 2>&1 | tee "$LOG/vm.log"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 # the VM has every feature (cgroup v2, AppArmor, ZFS): nothing may skip there
 if grep -q 'SKIPPED [^ ]*: ' "$LOG/vm.log"; then
@@ -47,7 +51,7 @@ fi
 # another test spawns them (reported as ignored with "helper:"); a test that
 # returned early because the host lacks a feature ("SKIPPED <test>: why")
 # counts as skipped, not passed
-read -r passed failed ignored < <(cat "$LOG/host.log" "$LOG/c.log" "$LOG/rb.log" "$LOG/fuzz.log" "$LOG/vm.log" | awk '
+read -r passed failed ignored < <(cat "$LOG/host.log" "$LOG/c.log" "$LOG/rb.log" "$LOG/py.log" "$LOG/fuzz.log" "$LOG/vm.log" | awk '
   /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i;
                     if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
   / \.\.\. ignored, helper:/ { h++ }

@@ -344,3 +344,36 @@ fn a_cancel_interrupts_a_wait() {
     ct.delete_force().unwrap();
     assert_no_leaks(&id, rootfs());
 }
+
+/// A caller that ignores SIGCHLD (Python's `signal(SIGCHLD, SIG_IGN)`)
+/// still gets every status: its monitors reset the disposition before
+/// they fork, so the kernel does not reap their children for them.
+#[test]
+fn a_caller_ignoring_sigchld_still_gets_the_statuses() {
+    require_root!();
+    let out = run_helper("helper_ignore_sigchld_and_wait", &[("VPSOS_HELPER_ID", &id("sigign"))]);
+    assert!(out.contains("helper: statuses kept"), "{out}");
+}
+
+/// Run by the test above in a process of its own (the disposition is
+/// per process): ignore SIGCHLD, run a container and an exec'd process
+/// that exit with codes of their own, wait for both.
+#[test]
+#[ignore = "helper: runs only when spawned by another test"]
+fn helper_ignore_sigchld_and_wait() {
+    let Ok(id) = std::env::var("VPSOS_HELPER_ID") else {
+        return;
+    };
+    let cfg = config().init(sh("sleep 0.5; exit 7")).build().unwrap(); // (the rootfs first)
+    // SAFETY: the helper runs alone in its own process (--test-threads=1)
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    let ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
+    let p = ct.exec(&sh("exit 5"), CreateOptions::default()).unwrap();
+    let x = p.wait_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(x, Some(ExitStatus::Exited(5)));
+    let x = ct.wait_timeout(Duration::from_secs(20)).unwrap();
+    assert_eq!(x, Some(InitExit::Status(ExitStatus::Exited(7))));
+    ct.delete().unwrap();
+    assert_no_monitor(&id);
+    println!("helper: statuses kept");
+}

@@ -107,6 +107,8 @@ result example bash -c "'$out/bin/hello' '$work/rootfs0' sh -c 'echo hi from \$(
 for exe in "$out"/bin/*; do
   name=$(basename "$exe")
   case $name in hello*) continue ;; esac
+  # the VM runs the plain builds (ASan under emulation doubles its time)
+  case $name in *-asan) [ "${VPSOS_C_NO_ASAN:-0}" = 1 ] && continue ;; esac
   if ASAN_OPTIONS=detect_leaks=1 "$exe" >"$work/$name.log" 2>&1; then
     while read -r l; do case $l in
       "test c::"*" ... ok") passed=$((passed + 1)); [ "${name%-asan}" != "$name" ] && l=${l/ ... ok/_asan ... ok}; echo "$l" ;;

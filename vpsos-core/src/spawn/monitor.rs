@@ -467,6 +467,17 @@ extern "C" fn m_main(arg: *mut c_void) -> c_int {
     // SAFETY: async-signal-safe syscalls over the shared, prepared data.
     unsafe {
         libc::setsid();
+        // SIGCHLD to SIG_DFL: a caller's SIG_IGN survives exec and the
+        // kernel would reap M's child itself (no status, M waits for
+        // ever). The kernel's sigaction, all zero: SIG_DFL, no flags.
+        let dfl = [0u64; 4];
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            libc::SIGCHLD,
+            dfl.as_ptr(),
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        );
         let pid = sys::clone3(&mut d.child_args);
         if pid == 0 {
             let e = &*(d.entry as *const ChildEntry);
