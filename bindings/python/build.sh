@@ -14,7 +14,12 @@ if [ ${#missing[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-[ -x .venv/bin/python ] || python3 -m venv .venv
+# Debian's python3 (not another one on PATH): the test VM runs this venv
+# from the shared repository with its own /usr/bin/python3
+if [ "$(readlink -f .venv/bin/python3 2>/dev/null)" != "$(readlink -f /usr/bin/python3)" ]; then
+  rm -rf .venv
+  /usr/bin/python3 -m venv .venv
+fi
 .venv/bin/pip install -q --upgrade "maturin>=1.5,<2" "pytest>=8" "mypy>=1.10"
 rm -rf target/wheels
 .venv/bin/maturin build --release --quiet --auditwheel skip

@@ -21,6 +21,7 @@
 #![warn(missing_docs)]
 
 pub mod cgroup;
+mod command;
 pub mod config;
 pub mod container;
 mod error;

@@ -306,7 +306,7 @@ fn parser(args: &[&str], cache: Option<&Path>, file: &Path) -> Result<()> {
     if let Some(d) = cache {
         c.arg(d);
     }
-    let out = c.arg(file).output().map_err(|e| {
+    let out = crate::command::output(c.arg(file)).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             Error::unsupported("AppArmor: apparmor_parser is not installed")
         } else {

@@ -125,8 +125,15 @@ impl Running {
             }
         }
         let mut child = self.child.take().expect("waited for once");
-        let st = child.wait().ctx(|| "waiting for zfs".to_string())?;
-        Ok(Some(st))
+        match child.wait() {
+            Ok(st) => Ok(Some(st)),
+            // the kernel reaped it: this process ignores SIGCHLD
+            Err(e) if e.raw_os_error() == Some(libc::ECHILD) => Err(Error::unsupported(
+                "ZFS streams in a process that ignores SIGCHLD (the exit status of zfs \
+                 is gone): leave SIGCHLD at its default while sending or receiving",
+            )),
+            Err(e) => Err(e).ctx(|| "waiting for zfs".to_string()),
+        }
     }
 
     /// Whether it ended within `d` (reaped then).

@@ -115,10 +115,8 @@ impl Zfs {
 
     /// Run `zfs args`; stdout, or a `Command` error with its stderr.
     fn run<S: AsRef<OsStr> + AsRef<str>>(&self, args: &[S]) -> Result<String> {
-        let out = self
-            .command(args)
-            .output()
-            .ctx(|| "running zfs".to_string())?;
+        let out =
+            crate::command::output(&mut self.command(args)).ctx(|| "running zfs".to_string())?;
         check_output(args, &out)?;
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
