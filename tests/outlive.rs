@@ -351,7 +351,10 @@ fn a_cancel_interrupts_a_wait() {
 #[test]
 fn a_caller_ignoring_sigchld_still_gets_the_statuses() {
     require_root!();
-    let out = run_helper("helper_ignore_sigchld_and_wait", &[("VPSOS_HELPER_ID", &id("sigign"))]);
+    let out = run_helper(
+        "helper_ignore_sigchld_and_wait",
+        &[("VPSOS_HELPER_ID", &id("sigign"))],
+    );
     assert!(out.contains("helper: statuses kept"), "{out}");
 }
 
@@ -364,7 +367,8 @@ fn helper_ignore_sigchld_and_wait() {
     let Ok(id) = std::env::var("VPSOS_HELPER_ID") else {
         return;
     };
-    let cfg = config().init(sh("sleep 0.5; exit 7")).build().unwrap(); // (the rootfs first)
+    // the rootfs first: building it runs commands, which ignoring SIGCHLD breaks
+    let cfg = config().init(sh("sleep 0.5; exit 7")).build().unwrap();
     // SAFETY: the helper runs alone in its own process (--test-threads=1)
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
     let ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
