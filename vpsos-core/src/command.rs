@@ -1,14 +1,15 @@
 //! Running the external commands vpsos needs (`apparmor_parser`, `zfs`)
-//! also in a program that ignores SIGCHLD.
+//! so that the program's own child handling cannot take their status.
 //!
-//! With SIGCHLD at SIG_IGN (Python's `signal.signal(SIGCHLD, SIG_IGN)`,
-//! a daemon's habit) the kernel reaps the program's children itself, and
-//! `Command::output` fails with ECHILD: the command ran, but its status is
-//! gone. vpsos cannot change the program's disposition (it is the
-//! program's, for every thread), so in that case it runs the command
-//! under `/bin/sh` with SIGCHLD back at its default: the shell waits for
-//! it and writes its status to a pipe; the shell's own status, reaped by
-//! the kernel, is not needed.
+//! A program that ignores SIGCHLD (Python's `signal.signal(SIGCHLD,
+//! SIG_IGN)`, a daemon's habit) has the kernel reap its children itself;
+//! one that reaps with `waitpid(-1)` in a loop (Python's `os.waitpid(-1,
+//! WNOHANG)`, Ruby's `Process.waitall`) takes any child's status. Either
+//! way a command that vpsos runs as the program's direct child ran, but
+//! its status is gone (ECHILD). So every command runs under `/bin/sh`
+//! with SIGCHLD at its default: the shell is the command's parent, waits
+//! for it and writes its status to a pipe; the shell's own status, which
+//! the program may take, is not needed.
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -16,6 +17,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, ExitStatus, Output, Stdio};
 
 /// Whether this process ignores SIGCHLD.
+#[cfg(test)]
 fn sigchld_ignored() -> bool {
     // SAFETY: reads the disposition only (a NULL new action)
     unsafe {
@@ -25,7 +27,7 @@ fn sigchld_ignored() -> bool {
     }
 }
 
-/// `cmd.output()`, also when this process ignores SIGCHLD. The command
+/// `cmd.output()`, whatever the program does with its children. The command
 /// gets no stdin (as with `output`); the program and arguments are taken
 /// from `cmd`, and so are its environment changes.
 ///
@@ -33,11 +35,7 @@ fn sigchld_ignored() -> bool {
 /// let out = crate::command::output(Command::new("zfs").arg("list"))?;
 /// ```
 pub(crate) fn output(cmd: &mut Command) -> std::io::Result<Output> {
-    if sigchld_ignored() {
-        via_shell(cmd)
-    } else {
-        cmd.output()
-    }
+    via_shell(cmd)
 }
 
 /// `cmd` under `/bin/sh` with SIGCHLD at its default; its status comes

@@ -127,10 +127,12 @@ impl Running {
         let mut child = self.child.take().expect("waited for once");
         match child.wait() {
             Ok(st) => Ok(Some(st)),
-            // the kernel reaped it: this process ignores SIGCHLD
+            // its status was taken: the program ignores SIGCHLD or reaps
+            // children it did not make (waitpid(-1))
             Err(e) if e.raw_os_error() == Some(libc::ECHILD) => Err(Error::unsupported(
-                "ZFS streams in a process that ignores SIGCHLD (the exit status of zfs \
-                 is gone): leave SIGCHLD at its default while sending or receiving",
+                "ZFS streams in a program that ignores SIGCHLD or reaps with waitpid(-1) \
+                 (the exit status of zfs was taken): leave SIGCHLD at its default and \
+                 reap only your own children while sending or receiving",
             )),
             Err(e) => Err(e).ctx(|| "waiting for zfs".to_string()),
         }
