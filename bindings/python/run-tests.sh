@@ -16,26 +16,12 @@ if [ ! -x "$PY" ]; then
   exit 1
 fi
 
-HOST_ROOT=300000
 mkdir -p /var/tmp/vpsos-tests
 ROOT=$(mktemp -d /var/tmp/vpsos-tests/py.XXXXXX) || exit 1
 cleanup() { rm -rf --one-file-system "$ROOT"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-chmod 755 "$ROOT"
-mkdir -p "$ROOT"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,root,run}
-chmod 1777 "$ROOT/tmp"
-cp /bin/busybox "$ROOT/bin/busybox" || exit 1
-while read -r applet; do
-  [ -n "$applet" ] || continue
-  target="$ROOT/${applet#/}"
-  [ -e "$target" ] || [ -L "$target" ] && continue
-  mkdir -p "$(dirname "$target")"
-  ln -s /bin/busybox "$target"
-done < <(/bin/busybox --list-full)
-echo 'root:x:0:0:root:/root:/bin/sh' > "$ROOT/etc/passwd"
-echo 'root:x:0:' > "$ROOT/etc/group"
-chown -hR "$HOST_ROOT:$HOST_ROOT" "$ROOT"
+bash ../../tests/busybox-rootfs.sh "$ROOT" 300000 || exit 1
 export VPSOS_PY_ROOTFS=$ROOT
 
 start=$SECONDS

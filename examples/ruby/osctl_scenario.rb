@@ -17,7 +17,7 @@ require "vpsos"
 require "fileutils"
 
 TREE = ARGV[0] || "/var/cache/vpsos-images/debian12-systemd"
-STATE = "/var/lib/vpsos-osctl-example"
+STATE = ENV.fetch("OSCTL_STATE", "/var/lib/vpsos-osctl-example") # id range, rootfs
 USER = "1000"
 CT = "ct#{Process.pid % 100_000}"
 BRIDGE = "osbr#{Process.pid % 100_000}"
@@ -26,7 +26,7 @@ def say(what)
   puts format("%-10s %s", what, yield)
 end
 
-runtime = Vpsos::Runtime.new("/run/vpsos-osctl-example")
+runtime = Vpsos::Runtime.new(ENV.fetch("OSCTL_RUN", "/run/vpsos-osctl-example"))
 ids = Vpsos::IdRange.open("#{STATE}/id-range.json")
 block = ids.allocate(owner: "user.#{USER}")
 say("ids") { "block #{block.index} for user #{USER}: #{block.id_map}" }

@@ -108,6 +108,13 @@ static inline vpsos_config *config(const char *args_json, const char *extra) {
   return cfg;
 }
 
+/* The runner's scratch directory (removed after the run). */
+static inline const char *scratch(void) {
+  const char *d = getenv("VPSOS_C_SCRATCH");
+  if (!d) { fprintf(stderr, "VPSOS_C_SCRATCH is not set (run tests/c/run.sh)\n"); exit(2); }
+  return d;
+}
+
 /* A unique id. */
 static inline void make_id(char *buf, size_t len, const char *name, int n) {
   snprintf(buf, len, "c-%s-%d-%d", name, (int)getpid(), n);

@@ -91,17 +91,10 @@ mkdir -p /var/tmp/vpsos-tests
 work=$(mktemp -d /var/tmp/vpsos-tests/c.XXXXXX)
 chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
-for r in rootfs rootfs0; do
-  root=$work/$r
-  mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,root,run}
-  chmod 1777 "$root/tmp"
-  cp /bin/busybox "$root/bin/busybox"
-  for a in $(/bin/busybox --list-full); do [ -e "$root/$a" ] || ln -s /bin/busybox "$root/$a"; done
-  printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
-  printf 'root:x:0:\n' > "$root/etc/group"
-done
-chown -hR 300000:300000 "$work/rootfs"
-export VPSOS_C_ROOTFS=$work/rootfs
+mkdir -p "$work/rootfs" "$work/rootfs0"
+bash tests/busybox-rootfs.sh "$work/rootfs" 300000 || exit 1
+bash tests/busybox-rootfs.sh "$work/rootfs0" 0 || exit 1
+export VPSOS_C_ROOTFS=$work/rootfs VPSOS_C_SCRATCH=$work
 
 result example bash -c "'$out/bin/hello' '$work/rootfs0' sh -c 'echo hi from \$(hostname) as \$(id -u)' | grep -qx 'hi from hello as 0'"
 for exe in "$out"/bin/*; do

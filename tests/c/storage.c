@@ -6,7 +6,7 @@
 static void dir_storage(void) {
   begin("dir_storage");
   char root[200], src[256], stream[256];
-  snprintf(root, sizeof root, "/var/tmp/vpsos-tests/c/dirstore-%d", (int)getpid());
+  snprintf(root, sizeof root, "%.150s/dirstore-%d", scratch(), (int)getpid());
   snprintf(stream, sizeof stream, "%s.export", root);
   vpsos_dir_storage *st;
   CHECK(vpsos_dir_storage_new(root, &st));
@@ -72,7 +72,7 @@ static void dir_storage(void) {
 static void id_ranges(void) {
   begin("id_ranges");
   char path[256];
-  snprintf(path, sizeof path, "/var/tmp/vpsos-tests/c/ids-%d.json", (int)getpid());
+  snprintf(path, sizeof path, "%.200s/ids-%d.json", scratch(), (int)getpid());
   vpsos_idrange *r;
   CHECK(vpsos_idrange_open(path, 1000000, 65536, 16, &r));
   vpsos_idrange_allocation a, b;

@@ -118,23 +118,59 @@ impl HostFeatures {
         }
     }
 
-    /// Whether the host has the named feature (`"user_namespaces"`,
-    /// `"time_namespaces"`, `"cgroup_v2"`, `"cgroup_v1"`, `"apparmor"`,
-    /// `"idmapped_mounts"`, `"clone3"`).
+    /// The names [`has`](HostFeatures::has) knows, as the C, Ruby and
+    /// Python APIs give them.
+    pub const NAMES: &'static [&'static str] = &[
+        "user-ns",
+        "time-ns",
+        "cgroup-ns",
+        "cgroup1",
+        "cgroup2",
+        "apparmor",
+        "idmapped-mounts",
+        "seccomp",
+        "zfs",
+        "clone3",
+        "openat2",
+        "close-range",
+        "close-range-cloexec",
+        "pidfd-setns",
+        "spawn",
+    ];
+
+    /// Whether the host has the named feature: one of
+    /// [`NAMES`](HostFeatures::NAMES) (`_` may stand for `-`; the field
+    /// names `user_namespaces`, `time_namespaces`, `cgroup_namespaces`,
+    /// `cgroup_v1`, `cgroup_v2` work too). `cgroup1` is v1 controllers
+    /// (legacy or hybrid), `cgroup2` a unified host, `zfs` the module
+    /// loaded and `zfs` installed, `spawn` everything starting a container
+    /// needs. An unknown name is false.
+    ///
+    /// ```
+    /// let f = vpsos_core::HostFeatures::get();
+    /// assert!(f.has("seccomp"));
+    /// assert_eq!(f.has("user-ns"), f.has("user_namespaces"));
+    /// assert!(!f.has("warp-drive"));
+    /// ```
     pub fn has(&self, name: &str) -> bool {
-        match name {
-            "user_namespaces" => self.user_namespaces,
-            "time_namespaces" => self.time_namespaces,
-            "cgroup_namespaces" => self.cgroup_namespaces,
-            "cgroup_v2" => self.cgroup_mode == CgroupMode::Unified,
-            "cgroup_v1" => matches!(self.cgroup_mode, CgroupMode::Legacy | CgroupMode::Hybrid),
+        match name.replace('_', "-").as_str() {
+            "user-ns" | "user-namespaces" => self.user_namespaces,
+            "time-ns" | "time-namespaces" => self.time_namespaces,
+            "cgroup-ns" | "cgroup-namespaces" => self.cgroup_namespaces,
+            "cgroup2" | "cgroup-v2" => self.cgroup_mode == CgroupMode::Unified,
+            "cgroup1" | "cgroup-v1" => {
+                matches!(self.cgroup_mode, CgroupMode::Legacy | CgroupMode::Hybrid)
+            }
             "apparmor" => self.apparmor,
-            "idmapped_mounts" => self.idmapped_mounts,
+            "idmapped-mounts" => self.idmapped_mounts,
+            "seccomp" => true, // libseccomp is linked in
+            "zfs" => crate::storage::zfs::Zfs::new().is_ok(),
             "clone3" => self.clone3,
             "openat2" => self.openat2,
-            "close_range" => self.close_range,
-            "close_range_cloexec" => self.close_range_cloexec,
-            "pidfd_setns" => self.pidfd_setns,
+            "close-range" => self.close_range,
+            "close-range-cloexec" => self.close_range_cloexec,
+            "pidfd-setns" => self.pidfd_setns,
+            "spawn" => self.require_spawn().is_ok(),
             _ => false,
         }
     }
@@ -196,6 +232,10 @@ mod tests {
         assert!(f.clone3, "the kernel has clone3");
         assert!(!f.kernel.is_empty());
         assert!(!f.has("nonsense"));
+        for n in super::HostFeatures::NAMES {
+            assert_eq!(f.has(n), f.has(&n.replace('-', "_")), "{n}");
+        }
+        assert!(f.has("spawn") && f.has("clone3") && f.has("close-range"));
         assert!(f.close_range && f.close_range_cloexec && f.pidfd_setns);
         f.require_spawn().unwrap();
     }

@@ -90,11 +90,6 @@ pub(crate) fn quiet<T>(fallback: T, f: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(fallback)
 }
 
-/// An invalid argument: `InvalidConfig` naming it.
-pub(crate) fn bad_arg(name: &str, why: &str) -> Error {
-    Error::invalid(name, why)
-}
-
 /// The error's kind: one of the `VPSOS_ERROR_*` numbers. Later versions
 /// may add kinds, so treat an unknown number as a generic failure.
 ///

@@ -3,7 +3,7 @@
 //! running container.
 
 use crate::container::vpsos_container;
-use crate::error::{bad_arg, guard, quiet, vpsos_error};
+use crate::error::{guard, quiet, vpsos_error};
 use crate::util::{arg_str, arg_strv, handle, out};
 use std::ffi::{c_char, c_int};
 use std::os::fd::{BorrowedFd, IntoRawFd};
@@ -43,7 +43,7 @@ fn one(fd: c_int, name: &str) -> vpsos_core::Result<Stdio> {
                 )
             })
         }
-        _ => Err(bad_arg(
+        _ => Err(vpsos_core::Error::invalid(
             name,
             "is not an fd, VPSOS_STDIO_NULL or VPSOS_STDIO_INHERIT",
         )),
@@ -189,7 +189,7 @@ pub unsafe extern "C" fn vpsos_container_exec(
     guard(|| {
         let args = unsafe { arg_strv(argv, "argv") }?;
         if args.is_empty() {
-            return Err(bad_arg("argv", "is empty"));
+            return Err(vpsos_core::Error::invalid("argv", "is empty"));
         }
         unsafe { exec_with(container, Process::new(args), stdio, process) }
     })
@@ -214,8 +214,8 @@ pub unsafe extern "C" fn vpsos_container_exec_json(
 ) -> *mut vpsos_error {
     guard(|| {
         let json = unsafe { arg_str(process_json, "process_json") }?;
-        let p: Process =
-            serde_json::from_str(json).map_err(|e| bad_arg("process_json", &e.to_string()))?;
+        let p: Process = serde_json::from_str(json)
+            .map_err(|e| vpsos_core::Error::invalid("process_json", e))?;
         unsafe { exec_with(container, p, stdio, process) }
     })
 }

@@ -23,25 +23,6 @@ pub extern "C" fn vpsos_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
 }
 
-/// The host features `vpsos_has_feature` knows.
-const FEATURES: &[&str] = &[
-    "user-ns",
-    "time-ns",
-    "cgroup-ns",
-    "cgroup1",
-    "cgroup2",
-    "apparmor",
-    "idmapped-mounts",
-    "seccomp",
-    "zfs",
-    "clone3",
-    "openat2",
-    "close-range",
-    "close-range-cloexec",
-    "pidfd-setns",
-    "spawn",
-];
-
 /// API additions since 0.1.0, by name: test for one with
 /// `vpsos_has_api_extension` instead of comparing versions.
 const API_EXTENSIONS: &[&str] = &[
@@ -60,28 +41,6 @@ const API_EXTENSIONS: &[&str] = &[
     "zfs-streams",
     "export-import",
 ];
-
-fn has_feature(name: &str) -> bool {
-    let f = HostFeatures::get();
-    match name {
-        "user-ns" => f.user_namespaces,
-        "time-ns" => f.time_namespaces,
-        "cgroup-ns" => f.cgroup_namespaces,
-        "cgroup1" => f.has("cgroup_v1"),
-        "cgroup2" => f.has("cgroup_v2"),
-        "apparmor" => f.apparmor,
-        "idmapped-mounts" => f.idmapped_mounts,
-        "seccomp" => true,
-        "zfs" => vpsos_core::storage::zfs::Zfs::new().is_ok(),
-        "clone3" => f.clone3,
-        "openat2" => f.openat2,
-        "close-range" => f.close_range,
-        "close-range-cloexec" => f.close_range_cloexec,
-        "pidfd-setns" => f.pidfd_setns,
-        "spawn" => f.require_spawn().is_ok(),
-        _ => false,
-    }
-}
 
 /// Whether this host has a feature: `"user-ns"`, `"time-ns"`,
 /// `"cgroup-ns"`, `"cgroup1"` (v1 controllers, legacy or hybrid),
@@ -102,7 +61,7 @@ pub unsafe extern "C" fn vpsos_has_feature(name: *const c_char) -> bool {
     quiet(false, || {
         unsafe { CStr::from_ptr(name) }
             .to_str()
-            .is_ok_and(has_feature)
+            .is_ok_and(|n| HostFeatures::get().has(n))
     })
 }
 
@@ -134,7 +93,7 @@ pub unsafe extern "C" fn vpsos_has_api_extension(name: *const c_char) -> bool {
 #[no_mangle]
 pub extern "C" fn vpsos_features() -> *const *const c_char {
     static NAMES: StaticStrv = StaticStrv::new();
-    NAMES.get(FEATURES)
+    NAMES.get(|| HostFeatures::NAMES.iter().map(|n| n.to_string()).collect())
 }
 
 /// The API extensions of this library, NULL-terminated (static: do not free).
@@ -145,7 +104,7 @@ pub extern "C" fn vpsos_features() -> *const *const c_char {
 #[no_mangle]
 pub extern "C" fn vpsos_api_extensions() -> *const *const c_char {
     static NAMES: StaticStrv = StaticStrv::new();
-    NAMES.get(API_EXTENSIONS)
+    NAMES.get(|| API_EXTENSIONS.iter().map(|n| n.to_string()).collect())
 }
 
 /// A NULL-terminated array of C strings made once from a list of names.
@@ -162,12 +121,13 @@ impl StaticStrv {
         StaticStrv(std::sync::OnceLock::new())
     }
 
-    fn get(&self, names: &[&str]) -> *const *const c_char {
+    /// The array, made from `names()` the first time.
+    fn get(&self, names: impl FnOnce() -> Vec<String>) -> *const *const c_char {
         let v = self.0.get_or_init(|| {
-            let mut v: Vec<Ptr> = names
-                .iter()
+            let mut v: Vec<Ptr> = names()
+                .into_iter()
                 .map(|n| {
-                    let s = std::ffi::CString::new(*n).expect("names have no NUL");
+                    let s = std::ffi::CString::new(n).expect("names have no NUL");
                     Ptr(Box::leak(s.into_boxed_c_str()).as_ptr())
                 })
                 .collect();
@@ -234,11 +194,11 @@ pub const VPSOS_STAGE_LOCK_MOUNTS: i32 = 22;
 #[no_mangle]
 pub extern "C" fn vpsos_stage_name(stage: i32) -> *const c_char {
     static NAMES: StaticStrv = StaticStrv::new();
-    let names: Vec<String> = (0..)
-        .map_while(|n| Stage::from_code(n).map(|s| s.to_string()))
-        .collect();
-    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let table = NAMES.get(&refs);
+    let table = NAMES.get(|| {
+        (0..)
+            .map_while(|n| Stage::from_code(n).map(|s| s.to_string()))
+            .collect()
+    });
     match u32::try_from(stage).ok().and_then(Stage::from_code) {
         Some(s) => unsafe { *table.add(s.code() as usize) },
         None => c"unknown".as_ptr(),
@@ -288,7 +248,7 @@ mod tests {
                 n += 1;
                 p = p.add(1);
             }
-            assert_eq!(n, FEATURES.len());
+            assert_eq!(n, HostFeatures::NAMES.len());
         }
     }
 }

@@ -2,7 +2,7 @@
 //! devices and mounts.
 
 use crate::container::vpsos_container;
-use crate::error::{bad_arg, guard, vpsos_error};
+use crate::error::{guard, vpsos_error};
 use crate::util::{arg_str, c_string, handle, out};
 use serde::de::DeserializeOwned;
 use std::ffi::c_char;
@@ -68,7 +68,7 @@ pub(crate) unsafe fn json_arg<T: DeserializeOwned>(
     name: &str,
 ) -> vpsos_core::Result<T> {
     let s = unsafe { arg_str(p, name) }?;
-    serde_json::from_str(s).map_err(|e| bad_arg(name, &e.to_string()))
+    serde_json::from_str(s).map_err(|e| vpsos_core::Error::invalid(name, e))
 }
 
 /// What the container uses now.

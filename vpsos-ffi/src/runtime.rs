@@ -81,7 +81,10 @@ pub unsafe extern "C" fn vpsos_runtime_new(
         let slot = unsafe { out(runtime, "runtime") }?;
         let rt = match root {
             Some(r) if !r.starts_with('/') => {
-                return Err(crate::error::bad_arg("root", "is not an absolute path"))
+                return Err(vpsos_core::Error::invalid(
+                    "root",
+                    "is not an absolute path",
+                ))
             }
             Some(r) => Runtime::with_root(r),
             None => Runtime::new(),

@@ -1,7 +1,6 @@
 //! Strings, string arrays, byte buffers and out-parameters across the
 //! boundary, and the free functions for what vpsos hands out.
 
-use crate::error::bad_arg;
 use std::ffi::{c_char, CStr, CString};
 use std::ptr;
 use vpsos_core::Result;
@@ -9,11 +8,11 @@ use vpsos_core::Result;
 /// A required C string argument as UTF-8.
 pub(crate) unsafe fn arg_str<'a>(p: *const c_char, name: &str) -> Result<&'a str> {
     if p.is_null() {
-        return Err(bad_arg(name, "is NULL"));
+        return Err(vpsos_core::Error::invalid(name, "is NULL"));
     }
     unsafe { CStr::from_ptr(p) }
         .to_str()
-        .map_err(|_| bad_arg(name, "is not UTF-8"))
+        .map_err(|_| vpsos_core::Error::invalid(name, "is not UTF-8"))
 }
 
 /// An optional C string argument (NULL: none).
@@ -46,20 +45,21 @@ pub(crate) fn pairs<'a>(v: &'a [String], name: &str) -> Result<Vec<(&'a str, &'a
     v.iter()
         .enumerate()
         .map(|(i, s)| {
-            s.split_once('=')
-                .ok_or_else(|| bad_arg(&format!("{name}[{i}]"), "is not key=value"))
+            s.split_once('=').ok_or_else(|| {
+                vpsos_core::Error::invalid(format!("{name}[{i}]"), "is not key=value")
+            })
         })
         .collect()
 }
 
 /// A required out-parameter.
 pub(crate) unsafe fn out<'a, T>(p: *mut T, name: &str) -> Result<&'a mut T> {
-    unsafe { p.as_mut() }.ok_or_else(|| bad_arg(name, "is NULL"))
+    unsafe { p.as_mut() }.ok_or_else(|| vpsos_core::Error::invalid(name, "is NULL"))
 }
 
 /// A required handle argument.
 pub(crate) unsafe fn handle<'a, T>(p: *const T, name: &str) -> Result<&'a T> {
-    unsafe { p.as_ref() }.ok_or_else(|| bad_arg(name, "is NULL"))
+    unsafe { p.as_ref() }.ok_or_else(|| vpsos_core::Error::invalid(name, "is NULL"))
 }
 
 /// The caller's fd as a `File` for the length of a call (never closed here).
@@ -69,7 +69,7 @@ pub(crate) fn fd_file(
 ) -> Result<std::mem::ManuallyDrop<std::fs::File>> {
     use std::os::fd::FromRawFd;
     if fd < 0 {
-        return Err(bad_arg(name, "is not a file descriptor"));
+        return Err(vpsos_core::Error::invalid(name, "is not a file descriptor"));
     }
     // SAFETY: the caller keeps fd open for the call; ManuallyDrop never closes it
     Ok(std::mem::ManuallyDrop::new(unsafe {

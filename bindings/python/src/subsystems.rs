@@ -126,17 +126,7 @@ fn cgroup_mode() -> &'static str {
 
 #[pyfunction]
 fn has_feature(name: &str) -> bool {
-    let n = name.replace('-', "_");
-    let f = HostFeatures::get();
-    match n.as_str() {
-        "cgroup2" => f.has("cgroup_v2"),
-        "cgroup1" => f.has("cgroup_v1"),
-        "zfs" => vpsos_core::storage::zfs::Zfs::new().is_ok(),
-        "user_ns" => f.user_namespaces,
-        "time_ns" => f.time_namespaces,
-        "spawn" => f.require_spawn().is_ok(),
-        other => f.has(other),
-    }
+    HostFeatures::get().has(name)
 }
 
 fn aa_dir(dir: Option<String>) -> PathBuf {

@@ -121,16 +121,7 @@ fn cgroup_mode() -> Symbol {
 }
 
 fn has_feature(name: String) -> bool {
-    let n = name.replace('-', "_");
-    match n.as_str() {
-        "cgroup2" => HostFeatures::get().has("cgroup_v2"),
-        "cgroup1" => HostFeatures::get().has("cgroup_v1"),
-        "zfs" => vpsos_core::storage::zfs::Zfs::new().is_ok(),
-        "user_ns" => HostFeatures::get().user_namespaces,
-        "time_ns" => HostFeatures::get().time_namespaces,
-        "spawn" => HostFeatures::get().require_spawn().is_ok(),
-        other => HostFeatures::get().has(other),
-    }
+    HostFeatures::get().has(&name)
 }
 
 fn aa_dir(dir: Option<String>) -> std::path::PathBuf {

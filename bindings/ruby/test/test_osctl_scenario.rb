@@ -6,6 +6,8 @@
 # the console's login prompt, /dev/net/tun granted live, halt, cleanup.
 require "minitest/autorun"
 require "open3"
+require "tmpdir"
+require "fileutils"
 
 class TestOsctlScenario < Minitest::Test
   EXAMPLE = File.expand_path("../../../examples/ruby/osctl_scenario.rb", __dir__)
@@ -17,7 +19,17 @@ class TestOsctlScenario < Minitest::Test
       puts "SKIPPED rb::#{name}: #{msg}"
       skip msg
     end
-    out, status = Open3.capture2e("ruby", "-I", File.expand_path("../lib", __dir__), EXAMPLE, TREE)
+    # its id range, rootfs and state in directories of the test's own
+    dirs = [Dir.mktmpdir("rb-osctl-", "/var/tmp"), Dir.mktmpdir("rb-osctl-", "/run")]
+    # the container's root must reach its rootfs and (idmapped) its mount in the state dir
+    File.chmod(0o755, dirs[0])
+    File.chmod(0o711, dirs[1])
+    env = { "OSCTL_STATE" => dirs[0], "OSCTL_RUN" => dirs[1] }
+    out, status = begin
+      Open3.capture2e(env, "ruby", "-I", File.expand_path("../lib", __dir__), EXAMPLE, TREE)
+    ensure
+      dirs.each { |d| FileUtils.rm_rf(d) }
+    end
     assert status.success?, out
     lines = out.lines.to_h { |l| [l[0, 10].strip, l[11..].to_s.strip] }
     assert_match(/\A(running|degraded) after/, lines["systemd"], out)

@@ -3,7 +3,6 @@ and the interruptible wait on a pidfd."""
 
 from __future__ import annotations
 
-import json
 import os
 import select
 import signal as _signal
@@ -115,6 +114,3 @@ def wait_for(obj: Waitable, timeout: float | None) -> Exit | None:
         if fd is not None:
             os.close(fd)
 
-
-def loads(s: str) -> Any:
-    return json.loads(s)
