@@ -8,7 +8,9 @@
 mod builder;
 mod console;
 mod devices;
+mod hooks;
 mod init;
+mod sysctl;
 mod mount;
 mod namespaces;
 mod network;
@@ -18,6 +20,8 @@ pub(crate) mod validate;
 
 pub use console::Console;
 pub use devices::{DeviceAccess, DeviceKind, DeviceRule};
+pub use hooks::{Hook, Hooks};
+pub use sysctl::{sysctl_namespace, Personality};
 pub use init::{Halt, InitKind};
 pub use resources::{
     BlockIoLimit, CpuLimits, CpusetLimits, MemoryLimits, PidsLimits, Resources, DEFAULT_PIDS_MAX,
@@ -34,6 +38,7 @@ pub use process::{rlimit_name, Capabilities, Process, Rlimit, User, SYSTEM_CONTA
 use crate::error::{Error, Result};
 use crate::idmap::IdMap;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Mount propagation of the container's root.
@@ -235,6 +240,28 @@ pub struct Config {
     /// Terminals and console log.
     #[serde(default)]
     pub console: Console,
+    /// Kernel parameters set in the container's namespaces before the
+    /// init runs, e.g. `net.ipv4.ip_forward` = `1`. Only parameters the
+    /// kernel keeps per namespace, of a namespace the container has new:
+    /// `net.*` (network), `kernel.shm*`, `kernel.msg*`, `kernel.sem`,
+    /// `fs.mqueue.*` (ipc), `kernel.hostname`, `kernel.domainname` (uts).
+    #[serde(default)]
+    pub sysctl: BTreeMap<String, String>,
+    /// The execution domain of the init and exec'd processes
+    /// (`personality(2)`): `linux32` makes `uname -m` say i686.
+    #[serde(default)]
+    pub personality: Option<Personality>,
+    /// Programs run at points of the container's life (OCI hooks).
+    #[serde(default)]
+    pub hooks: Hooks,
+    /// Free-form key/value data about the container (OCI annotations;
+    /// given to hooks in the container's state).
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    /// The OCI bundle directory this config came from, if any (given to
+    /// hooks in the container's state).
+    #[serde(default)]
+    pub bundle: Option<PathBuf>,
 }
 
 fn yes() -> bool {
@@ -311,6 +338,11 @@ impl Config {
                 apparmor: Default::default(),
                 interfaces: vec![],
                 console: Console::default(),
+                sysctl: BTreeMap::new(),
+                personality: None,
+                hooks: Hooks::default(),
+                annotations: BTreeMap::new(),
+                bundle: None,
             },
         }
     }

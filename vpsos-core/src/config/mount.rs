@@ -166,6 +166,17 @@ impl From<Mount> for MountJson {
 }
 
 impl Mount {
+    /// A mount of procfs.
+    ///
+    /// ```
+    /// use vpsos_core::{Mount, MountKind};
+    /// let m = Mount { destination: "/proc".into(), ..Mount::tmpfs("/proc") };
+    /// assert!(!m.is_proc());
+    /// ```
+    pub fn is_proc(&self) -> bool {
+        matches!(&self.kind, MountKind::Fs { fstype, .. } if fstype == "proc")
+    }
+
     fn with(destination: impl Into<PathBuf>, kind: MountKind) -> Mount {
         Mount {
             destination: destination.into(),

@@ -125,6 +125,11 @@ pub(super) fn config(c: &Config) -> Result<()> {
             ));
         }
     }
+    c.hooks.validate()?;
+    super::sysctl::validate(c)?;
+    if let Some(b) = &c.bundle {
+        absolute("bundle", b)?;
+    }
     process(
         "process",
         &c.process,
