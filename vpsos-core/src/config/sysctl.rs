@@ -137,6 +137,6 @@ mod tests {
     fn a_shared_namespace_refuses_its_parameters() {
         let mut c = with("net.ipv4.ip_forward");
         c.namespaces.network = Some(NamespaceMode::Join("/run/netns/x".into()));
-        assert!(validate(&c).unwrap_err().message().contains("network"));
+        assert!(validate(&c).unwrap_err().message().contains("new net namespace"));
     }
 }
