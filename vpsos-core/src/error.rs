@@ -137,10 +137,13 @@ pub enum Stage {
     /// Moving into a mount namespace whose mounts the container cannot
     /// undo (masks, read-only paths, /proc and /sys locked).
     LockMounts = 22,
+    /// Writing the container's kernel parameters (`sysctl`) or setting
+    /// its execution domain (`personality`).
+    Sysctl = 23,
 }
 
 impl Stage {
-    pub(crate) const ALL: [Stage; 23] = [
+    pub(crate) const ALL: [Stage; 24] = [
         Stage::Sync,
         Stage::JoinNamespace,
         Stage::Unshare,
@@ -164,6 +167,7 @@ impl Stage {
         Stage::Exec,
         Stage::Keyring,
         Stage::LockMounts,
+        Stage::Sysctl,
     ];
 
     /// Its stable number (`Sync` is 0).
@@ -207,6 +211,7 @@ impl Stage {
             Stage::Exec => "exec",
             Stage::Keyring => "session keyring",
             Stage::LockMounts => "locking the mounts",
+            Stage::Sysctl => "sysctl",
         }
     }
 }

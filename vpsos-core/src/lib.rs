@@ -46,8 +46,8 @@ pub use config::{
     User,
 };
 pub use container::{
-    Container, ContainerInfo, CreateOptions, EndReason, ExecProcess, InitExit, Recovered, Runtime,
-    State, Status, Stdio, StopOutcome,
+    Container, ContainerInfo, CreateOptions, EndReason, ExecProcess, InitExit, Reaper, Recovered,
+    Runtime, State, Status, Stdio, StopOutcome,
 };
 pub use error::{Error, ErrorKind, Result, Stage};
 pub use features::{CgroupMode, HostFeatures};

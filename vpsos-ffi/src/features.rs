@@ -184,6 +184,8 @@ pub const VPSOS_STAGE_EXEC: i32 = 20;
 pub const VPSOS_STAGE_KEYRING: i32 = 21;
 /// … locking the mounts against the container.
 pub const VPSOS_STAGE_LOCK_MOUNTS: i32 = 22;
+/// … writing its sysctls or setting its personality.
+pub const VPSOS_STAGE_SYSCTL: i32 = 23;
 
 /// A stage's name (`"mount"`, `"pivot_root"`, …; `"unknown"` for -1 or a
 /// number this version does not know). Static.
@@ -227,7 +229,11 @@ mod tests {
             Stage::from_code(VPSOS_STAGE_MOUNT as u32),
             Some(Stage::Mount)
         );
-        assert!(Stage::from_code(VPSOS_STAGE_LOCK_MOUNTS as u32 + 1).is_none());
+        assert_eq!(
+            Stage::from_code(VPSOS_STAGE_SYSCTL as u32),
+            Some(Stage::Sysctl)
+        );
+        assert!(Stage::from_code(VPSOS_STAGE_SYSCTL as u32 + 1).is_none());
         let n = unsafe { CStr::from_ptr(vpsos_stage_name(VPSOS_STAGE_PIVOT_ROOT)) };
         assert_eq!(n.to_str().unwrap(), "pivot_root");
         let n = unsafe { CStr::from_ptr(vpsos_stage_name(-1)) };

@@ -157,12 +157,21 @@ mod tests {
     fn relative_paths_zero_timeouts_and_bad_env_are_refused() {
         let mut h = Hooks::default();
         h.poststart.push(Hook::new("hook"));
-        assert_eq!(h.validate().unwrap_err().field(), Some("hooks.poststart[0].path"));
+        assert_eq!(
+            h.validate().unwrap_err().field(),
+            Some("hooks.poststart[0].path")
+        );
         h.poststart[0] = Hook::new("/bin/true").timeout(0);
-        assert_eq!(h.validate().unwrap_err().field(), Some("hooks.poststart[0].timeout"));
+        assert_eq!(
+            h.validate().unwrap_err().field(),
+            Some("hooks.poststart[0].timeout")
+        );
         h.poststart[0] = Hook::new("/bin/true");
         h.poststart[0].env = vec!["NOEQUALS".into()];
-        assert_eq!(h.validate().unwrap_err().field(), Some("hooks.poststart[0].env"));
+        assert_eq!(
+            h.validate().unwrap_err().field(),
+            Some("hooks.poststart[0].env")
+        );
         h.poststart[0].env = vec!["A=b".into()];
         h.validate().unwrap();
     }

@@ -10,23 +10,24 @@ mod console;
 mod devices;
 mod hooks;
 mod init;
-mod sysctl;
 mod mount;
 mod namespaces;
 mod network;
 mod process;
 mod resources;
+mod sysctl;
 pub(crate) mod validate;
 
 pub use console::Console;
 pub use devices::{DeviceAccess, DeviceKind, DeviceRule};
 pub use hooks::{Hook, Hooks};
-pub use sysctl::{sysctl_namespace, Personality};
 pub use init::{Halt, InitKind};
 pub use resources::{
     BlockIoLimit, CpuLimits, CpusetLimits, MemoryLimits, PidsLimits, Resources, DEFAULT_PIDS_MAX,
     UNLIMITED,
 };
+pub(crate) use sysctl::sysctl_file;
+pub use sysctl::{sysctl_namespace, Personality};
 
 pub use builder::ConfigBuilder;
 pub use caps::Capability;
@@ -244,7 +245,8 @@ pub struct Config {
     /// init runs, e.g. `net.ipv4.ip_forward` = `1`. Only parameters the
     /// kernel keeps per namespace, of a namespace the container has new:
     /// `net.*` (network), `kernel.shm*`, `kernel.msg*`, `kernel.sem`,
-    /// `fs.mqueue.*` (ipc), `kernel.hostname`, `kernel.domainname` (uts).
+    /// `fs.mqueue.*` (ipc). (`kernel.hostname` and `kernel.domainname`
+    /// are `hostname` and `domainname`.)
     #[serde(default)]
     pub sysctl: BTreeMap<String, String>,
     /// The execution domain of the init and exec'd processes

@@ -88,7 +88,10 @@ pub(super) fn validate(c: &Config) -> Result<()> {
             return Err(Error::invalid(field, "not a parameter name"));
         }
         if value.contains('\0') || value.len() > 4096 {
-            return Err(Error::invalid(field, "value must be under 4 KiB without NUL"));
+            return Err(Error::invalid(
+                field,
+                "value must be under 4 KiB without NUL",
+            ));
         }
         let Some(ns) = sysctl_namespace(key) else {
             return Err(Error::invalid(
@@ -96,6 +99,14 @@ pub(super) fn validate(c: &Config) -> Result<()> {
                 "the kernel keeps this parameter for the whole host, not per container",
             ));
         };
+        if ns == NamespaceKind::Uts {
+            // its /proc/sys files belong to the host's root, whatever the
+            // namespace: sethostname/setdomainname do it
+            return Err(Error::invalid(
+                field,
+                "set the config's hostname or domainname instead",
+            ));
+        }
         if !c.namespaces.is_new(ns) {
             return Err(Error::invalid(
                 field,
@@ -103,7 +114,10 @@ pub(super) fn validate(c: &Config) -> Result<()> {
             ));
         }
         if !c.default_mounts && !c.mounts.iter().any(|m| m.is_proc()) {
-            return Err(Error::invalid(field, "needs /proc mounted in the container"));
+            return Err(Error::invalid(
+                field,
+                "needs /proc mounted in the container",
+            ));
         }
     }
     Ok(())
@@ -125,10 +139,20 @@ mod tests {
 
     #[test]
     fn host_wide_parameters_and_odd_names_are_refused() {
-        for k in ["kernel.panic", "vm.overcommit_memory", "net..x", "net/../../x", ""] {
+        for k in [
+            "kernel.panic",
+            "vm.overcommit_memory",
+            "net..x",
+            "net/../../x",
+            "",
+        ] {
             let e = validate(&with(k)).unwrap_err();
             assert_eq!(e.field(), Some(format!("sysctl.{k}").as_str()), "{k}");
         }
+        assert!(validate(&with("kernel.hostname"))
+            .unwrap_err()
+            .message()
+            .contains("hostname"));
         validate(&with("net.ipv4.ip_forward")).unwrap();
         validate(&with("kernel.shmmax")).unwrap();
     }
@@ -137,6 +161,9 @@ mod tests {
     fn a_shared_namespace_refuses_its_parameters() {
         let mut c = with("net.ipv4.ip_forward");
         c.namespaces.network = Some(NamespaceMode::Join("/run/netns/x".into()));
-        assert!(validate(&c).unwrap_err().message().contains("new net namespace"));
+        assert!(validate(&c)
+            .unwrap_err()
+            .message()
+            .contains("new net namespace"));
     }
 }

@@ -13,6 +13,7 @@ use super::delete;
 use super::devnodes;
 use super::lock::Lock;
 use super::network;
+use super::prepare::{idmap_rootfs, make_fifo, rename_noreplace, write_boot_id};
 use super::state::{self, now, Phase, ProcRef, StateFile, STATE_VERSION};
 use super::{Container, Live, Runtime};
 use crate::cgroup::Cgroup;
@@ -59,6 +60,34 @@ pub struct CreateOptions {
     /// fds that become 3, 4, ... inside (socket activation). Nothing else
     /// of the caller's reaches the container.
     pub extra_fds: Vec<OwnedFd>,
+    /// Who becomes the process's parent and reaps it.
+    pub reaper: Reaper,
+}
+
+/// Who becomes the parent of a container's process (its init, or an
+/// exec'd one) and reaps it.
+///
+/// ```
+/// use vpsos_core::{CreateOptions, Reaper};
+/// let opts = CreateOptions { reaper: Reaper::Subreaper, ..Default::default() };
+/// assert_ne!(opts.reaper, Reaper::default());
+/// ```
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Reaper {
+    /// A vpsos monitor (the default): it holds the console and ttys,
+    /// records how the init ended for every handle, and outlives the
+    /// caller (see [`Container`]).
+    #[default]
+    Monitor,
+    /// The caller's nearest child subreaper (`PR_SET_CHILD_SUBREAPER`),
+    /// or PID 1: the process is re-parented there as soon as it is
+    /// cloned, as runc's are, and whoever reaps it has its exit status
+    /// (conmon, containerd's shim, a CLI's `run`). No console or ttys
+    /// (`Console::none()`); a terminal for the process
+    /// (`process.terminal`) is a pty of the container's devpts whose
+    /// master [`Container::take_console`] returns; `wait` knows that the
+    /// init ended, not how ([`EndReason::Unknown`](crate::EndReason)).
+    Subreaper,
 }
 
 pub(crate) fn check_id(id: &str) -> Result<()> {
@@ -100,7 +129,7 @@ fn terminal_count(config: &Config) -> u32 {
 }
 
 /// What the start will make on the host, named before any of it exists.
-fn planned(rt: &Runtime, id: &str, config: &Config) -> Result<StateFile> {
+fn planned(rt: &Runtime, id: &str, config: &Config, detached: bool) -> Result<StateFile> {
     let mut instance = [0u8; 8];
     // SAFETY: getrandom into our buffer.
     unsafe { libc::getrandom(instance.as_mut_ptr() as *mut libc::c_void, 8, 0) };
@@ -120,7 +149,7 @@ fn planned(rt: &Runtime, id: &str, config: &Config) -> Result<StateFile> {
         rootfs_mount: config
             .idmapped_rootfs
             .then(|| rt.root().join(".rootfs").join(id)),
-        terminals: terminal_count(config),
+        terminals: if detached { 0 } else { terminal_count(config) },
         init_kind: Some(InitKind::detect(&config.rootfs, &config.process.args[0])),
         seccomp_skipped: config
             .seccomp
@@ -191,36 +220,6 @@ fn reserve(rt: &Runtime, id: &str, st: &StateFile, config: &Config) -> Result<(P
     }
 }
 
-fn rename_noreplace(from: &Path, to: &Path) -> Result<()> {
-    let (f, t) = (
-        crate::rootfs::cstr(from.as_os_str().as_encoded_bytes(), "path")?,
-        crate::rootfs::cstr(to.as_os_str().as_encoded_bytes(), "path")?,
-    );
-    // SAFETY: two NUL-terminated paths.
-    let r = unsafe {
-        libc::renameat2(
-            libc::AT_FDCWD,
-            f.as_ptr(),
-            libc::AT_FDCWD,
-            t.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if r == 0 {
-        return Ok(());
-    }
-    match crate::spawn::sys::errno() {
-        libc::EEXIST | libc::ENOTEMPTY => Err(Error::new(
-            ErrorKind::AlreadyExists,
-            format!("container already exists ({})", to.display()),
-        )),
-        e => Err(Error::from_errno(
-            e,
-            format!("renaming {} to {}", from.display(), to.display()),
-        )),
-    }
-}
-
 /// Create (`start_now` false: the init waits at the exec fifo) or run.
 pub(super) fn make(
     rt: &Runtime,
@@ -232,7 +231,15 @@ pub(super) fn make(
     check_id(id)?;
     config.validate()?;
     check_features(config)?;
-    let mut st = planned(rt, id, config)?;
+    let detached = opts.reaper == Reaper::Subreaper;
+    if detached && config.console.enabled && config.default_mounts {
+        return Err(Error::invalid(
+            "console.enabled",
+            "without a monitor (Reaper::Subreaper) nothing holds a console: use Console::none() \
+             (process.terminal gives the init a terminal of its own)",
+        ));
+    }
+    let mut st = planned(rt, id, config, detached)?;
     check_init(config, st.init_kind.unwrap_or(InitKind::Other))?;
     if let Some(p) = &st.cgroup {
         if Cgroup::open(p).exists() {
@@ -310,29 +317,28 @@ fn build(
         monitor,
         sync,
         listener,
-        ..
+        pty,
     } = spawned;
     // not written yet: until the state says created (or running), a
     // creator's death is undone by recovery whatever the pids (the init
     // and its monitor end on their own once the creator's socket closes)
     st.init = ProcRef::of(process.pid);
-    st.monitor = ProcRef::of(monitor.pid);
-    let (Some(init_ref), Some(mon_ref)) = (st.init, st.monitor) else {
-        return Err(Error::new(
-            ErrorKind::Child,
-            "the container process died during setup",
-        ));
+    st.monitor = monitor.as_ref().and_then(|m| ProcRef::of(m.pid));
+    let died = || Error::new(ErrorKind::Child, "the container process died during setup");
+    let init_ref = st.init.ok_or_else(died)?;
+    let monitor = match (monitor, st.monitor) {
+        (Some(m), Some(r)) => Some(Live { r, pidfd: m.pidfd }),
+        (None, _) => None,
+        (Some(_), None) => return Err(died()),
     };
     ct.adopt(
         Live {
             r: init_ref,
             pidfd: process.pidfd,
         },
-        Live {
-            r: mon_ref,
-            pidfd: monitor.pidfd,
-        },
+        monitor,
         listener,
+        pty,
     );
     fault::point("create:spawned");
     let root = (
@@ -356,6 +362,9 @@ fn build(
         }
     }
     fault::point("create:interfaces");
+    if let Some(init) = ct.init_live(st).filter(|_| start_now) {
+        super::hooks::on_start(id, config, init_ref.pid, &init.pidfd)?;
+    }
     if start_now {
         // `run`: from creating to running in one write
         let argv0 = config.process.args[0].clone();
@@ -363,6 +372,7 @@ fn build(
         spawn::start_and_confirm(&sync, true, confirm, &argv0)?;
         st.phase = Phase::Running;
         st.started = Some(now());
+        super::hooks::after_start(id, config, init_ref.pid)?;
     } else {
         st.phase = Phase::Created;
     }
@@ -426,15 +436,26 @@ fn spawn_init(
             .ctx(|| format!("creating {}", p.display()))?;
         Some(f)
     };
-    let listener = console::listen(dir)?;
+    let detached = opts.reaper == Reaper::Subreaper;
+    let listener = if detached {
+        None
+    } else {
+        Some(console::listen(dir)?)
+    };
     // the monitor writes how the init ended into it, in one write
-    let exit = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(dir.join("exit"))
-        .ctx(|| format!("creating {}", dir.join("exit").display()))?;
+    let exit = if detached {
+        None
+    } else {
+        let p = dir.join("exit");
+        let f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(&p)
+            .ctx(|| format!("creating {}", p.display()))?;
+        Some(f)
+    };
     let dir_fd = fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
@@ -464,6 +485,12 @@ fn spawn_init(
         report.as_ref().map_or(-1, |f| f.as_raw_fd()),
         &mut fds,
     )?;
+    if detached {
+        // the init's terminal is made inside and its master handed to us
+        plan.process.pty_inside = config.process.terminal;
+        // its parent (M) exits at once: it must not take the child along
+        plan.die_with_parent = false;
+    }
     plan.process.apparmor_exec = crate::plan::build::apparmor_exec(st.apparmor.as_ref())?;
     plan.keyring = Some(crate::plan::build::keyring_name(id));
     // a boot id of its own per start (journalctl -b inside, systemd)
@@ -484,6 +511,9 @@ fn spawn_init(
     for r in &config.process.rlimits {
         rlimits.push((r.resource_id()?, r.soft, r.hard));
     }
+    let h = &config.hooks;
+    plan.create_hooks = !h.create_runtime.is_empty() || !h.create_container.is_empty();
+    let create_hooks = |pid: i32, pidfd: &OwnedFd| super::hooks::on_create(id, config, pid, pidfd);
     let host = HostSetup {
         late_cgroup: late,
         uid_map: new_userns(config)
@@ -495,73 +525,27 @@ fn spawn_init(
         cgroup: cgroup.as_ref(),
         rlimits,
         oom_score_adj: config.process.oom_score_adj,
+        create_hooks: Some(&create_hooks),
     };
     let pairs: Vec<(i32, i32)> = terminals
         .iter()
         .map(|t| (t.master.as_raw_fd(), t.slave.as_raw_fd()))
         .collect();
-    let mode = monitor::Mode::Init {
-        id,
-        dir: dir_fd.as_raw_fd(),
-        listener: listener.as_raw_fd(),
-        exit: exit.as_raw_fd(),
-        terminals: &pairs,
-        log_bytes: config.console.log_bytes,
+    let mode = match (&listener, &exit) {
+        (Some(l), Some(e)) => monitor::Mode::Init {
+            id,
+            dir: dir_fd.as_raw_fd(),
+            listener: l.as_raw_fd(),
+            exit: e.as_raw_fd(),
+            terminals: &pairs,
+            log_bytes: config.console.log_bytes,
+        },
+        _ => monitor::Mode::Detached,
     };
     fault::point("create:planned");
     let spawned = spawn::spawn(&plan, &host, &mode)?;
     drop(fds);
     Ok(spawned)
-}
-
-/// A random (version 4) UUID in `dir/boot_id`, as the kernel writes
-/// them, for the container's /proc/sys/kernel/random/boot_id (read-only);
-/// returns its path. `dir` is the container's node directory, which its
-/// root can reach during the setup (the state dir is the host's alone).
-fn write_boot_id(dir: &Path) -> Result<std::ffi::CString> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o711)
-        .create(dir)
-        .ctx(|| format!("creating {}", dir.display()))?;
-    let mut b = [0u8; 16];
-    // SAFETY: getrandom into our buffer.
-    unsafe { libc::getrandom(b.as_mut_ptr() as *mut libc::c_void, 16, 0) };
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    let uuid = format!(
-        "{}-{}-{}-{}-{}\n",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    );
-    let p = dir.join("boot_id");
-    fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o444)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&p)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, uuid.as_bytes()))
-        .ctx(|| format!("writing {}", p.display()))?;
-    crate::rootfs::cstr(p.as_os_str().as_encoded_bytes(), "state dir")
-}
-
-/// Mount the rootfs through the container's id maps at `target` (outside
-/// the state dir, which is removed recursively).
-fn idmap_rootfs(id: &str, config: &Config, target: &Path) -> Result<()> {
-    let (Some(u), Some(g)) = (&config.uid_map, &config.gid_map) else {
-        return Err(Error::invalid("idmapped_rootfs", "needs uid and gid maps"));
-    };
-    fs::create_dir_all(target).ctx(|| format!("creating {}", target.display()))?;
-    spawn::userns::with_maps(u, g)
-        .and_then(|ns| {
-            crate::rootfs::idmapped::mount(&config.rootfs, target, std::os::fd::AsFd::as_fd(&ns))
-        })
-        .map_err(|e| e.context(format!("idmapping the rootfs of container {id}")))
 }
 
 /// Whether the container's cgroup must exist before clone: on v2 the init
@@ -575,19 +559,4 @@ fn make_cgroup(path: &str, config: &Config) -> Result<Cgroup> {
     let cg = Cgroup::create(path)?;
     super::control::prepare_cgroup(&cg, config)?;
     Ok(cg)
-}
-
-/// The exec fifo, owned by the init's user so it can open it read-write.
-fn make_fifo(dir: &Path, uid: u32, gid: u32) -> Result<OwnedFd> {
-    let p = dir.join("exec.fifo");
-    nix::unistd::mkfifo(&p, nix::sys::stat::Mode::from_bits_truncate(0o600))
-        .ctx(|| format!("mkfifo {}", p.display()))?;
-    std::os::unix::fs::chown(&p, Some(uid), Some(gid)).ctx(|| format!("chown {}", p.display()))?;
-    let fd = nix::fcntl::open(
-        &p,
-        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )
-    .ctx(|| format!("opening {}", p.display()))?;
-    Ok(fd)
 }

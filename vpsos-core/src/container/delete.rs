@@ -51,12 +51,17 @@ impl Container {
             st.write(&self.dir)?;
         }
         fault::point("delete:marked");
+        let config = super::state::read_config(&self.dir).ok();
         let (_, errors) = teardown(&self.dir, &st, self.kill_bound());
         if let Some(e) = errors.into_iter().reduce(join_errors) {
             return Err(e.context(format!("deleting container {}", self.id)));
         }
         self.gone.store(true, Ordering::Relaxed);
-        Ok(())
+        match config {
+            Some(c) => super::hooks::after_delete(&self.id, &c)
+                .map_err(|e| e.context(format!("container {} was deleted, but", self.id))),
+            None => Ok(()),
+        }
     }
 }
 

@@ -97,9 +97,15 @@ impl ExecProcess {
         if let Some(x) = s.1 {
             return Ok(Some(x));
         }
-        let pipe =
-            s.0.as_ref()
-                .expect("a status pipe until the status is read");
+        let Some(pipe) = s.0.as_ref() else {
+            // detached: whoever reaps it has the status; that may be us
+            if !until.wait_readable(self.pidfd.as_raw_fd())? {
+                return Ok(None);
+            }
+            let status = reap_child(&self.pidfd, self.pid)?;
+            s.1 = Some(status);
+            return Ok(Some(status));
+        };
         if !until.wait_readable(pipe.as_raw_fd())? {
             return Ok(None);
         }
@@ -158,6 +164,7 @@ impl Container {
         let config = read_config(&self.dir)?;
         crate::plan::build::check_process_notify(&config, process)?;
         let mut fds = PlanFds::default();
+        let opts_reaper = opts.reaper;
         let mut plan = exec_plan(
             &self.id,
             &config,
@@ -172,10 +179,18 @@ impl Container {
         for r in &process.rlimits {
             rlimits.push((r.resource_id()?, r.soft, r.hard));
         }
+        let detached = opts_reaper == crate::Reaper::Subreaper;
+        if detached {
+            plan.die_with_parent = false;
+        }
         let (read, write) = status_pipe()?;
-        let mode = monitor::Mode::Proc {
-            id: &self.id,
-            status: write.as_raw_fd(),
+        let mode = if detached {
+            monitor::Mode::Detached
+        } else {
+            monitor::Mode::Proc {
+                id: &self.id,
+                status: write.as_raw_fd(),
+            }
         };
         let mut host = HostSetup {
             cgroup: cgroup.as_ref(),
@@ -202,7 +217,7 @@ impl Container {
         Ok(ExecProcess {
             pid: spawned.process.pid,
             pidfd: spawned.process.pidfd,
-            status: Mutex::new((Some(read), None)),
+            status: Mutex::new(((!detached).then_some(read), None)),
             console: Mutex::new(spawned.pty),
             seccomp_listener: Mutex::new(spawned.listener),
         })
@@ -234,6 +249,41 @@ fn exec_cgroup(top: Cgroup, init_pid: i32) -> Cgroup {
         Some(p) if p.trim_start_matches('/').starts_with(top.path()) => Cgroup::open(&p),
         _ => top,
     }
+}
+
+/// The status of our child behind `pidfd` (it has ended): a process
+/// exec'd with [`Reaper::Subreaper`](crate::Reaper) is ours to reap only
+/// when we are the subreaper it went to.
+fn reap_child(pidfd: &OwnedFd, pid: i32) -> Result<ExitStatus> {
+    // SAFETY: waitid on a pidfd with a zeroed siginfo of ours.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::__WALL,
+        )
+    };
+    if r < 0 {
+        let e = crate::spawn::sys::errno();
+        return Err(match e {
+            libc::ECHILD => Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "process {pid} is not this process's child: the subreaper it went to has its status"
+                ),
+            ),
+            e => Error::from_errno(e, format!("waiting for process {pid}")),
+        });
+    }
+    // SAFETY: filled in by waitid for an exited child.
+    let status = unsafe { info.si_status() };
+    Ok(if info.si_code == libc::CLD_EXITED {
+        ExitStatus::Exited(status)
+    } else {
+        ExitStatus::Signaled(status)
+    })
 }
 
 fn status_pipe() -> Result<(OwnedFd, OwnedFd)> {

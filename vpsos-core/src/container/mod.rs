@@ -28,9 +28,11 @@ mod create;
 mod delete;
 mod devnodes;
 mod exec;
+mod hooks;
 mod lock;
 mod mounts;
 mod network;
+mod prepare;
 mod recover;
 mod runtime;
 mod start;
@@ -39,7 +41,7 @@ mod stop;
 mod wait;
 
 pub(crate) use console::Pty;
-pub use create::{CreateOptions, Stdio};
+pub use create::{CreateOptions, Reaper, Stdio};
 pub use exec::ExecProcess;
 pub use recover::Recovered;
 pub use runtime::{ContainerInfo, Runtime};
@@ -93,6 +95,8 @@ pub struct Container {
     monitor: Mutex<Option<Arc<Live>>>,
     /// The init's seccomp listener (creating handle only, taken once).
     listener: Mutex<Option<OwnedFd>>,
+    /// The init's pty master, detached creates only (creating handle, once).
+    console: Mutex<Option<OwnedFd>>,
     gone: AtomicBool,
 }
 
@@ -106,6 +110,7 @@ impl Container {
             init: Mutex::new(None),
             monitor: Mutex::new(None),
             listener: Mutex::new(None),
+            console: Mutex::new(None),
             gone: AtomicBool::new(false),
         }
     }
@@ -285,10 +290,25 @@ impl Container {
     }
 
     /// Remember pidfds the creator holds already (no /proc lookup).
-    pub(crate) fn adopt(&self, init: Live, monitor: Live, listener: Option<OwnedFd>) {
+    pub(crate) fn adopt(
+        &self,
+        init: Live,
+        monitor: Option<Live>,
+        listener: Option<OwnedFd>,
+        console: Option<OwnedFd>,
+    ) {
         *self.init.lock().expect("live") = Some(Arc::new(init));
-        *self.monitor.lock().expect("live") = Some(Arc::new(monitor));
+        *self.monitor.lock().expect("live") = monitor.map(Arc::new);
         *self.listener.lock().expect("listener") = listener;
+        *self.console.lock().expect("console") = console;
+    }
+
+    /// Take the master of the init's terminal: created with
+    /// [`Reaper::Subreaper`](crate::Reaper) and `process.terminal`, on
+    /// the creating handle only, once. (With a monitor, attach to the
+    /// console instead: [`attach_console`](Container::attach_console).)
+    pub fn take_console(&self) -> Option<OwnedFd> {
+        self.console.lock().expect("console").take()
     }
 
     /// The init while it runs (for operations that need it), else `NotFound`.

@@ -45,6 +45,15 @@ impl Container {
         if !waits_for_start(&self.dir) {
             return busy("it was started already");
         }
+        let config = super::state::read_config(&self.dir)?;
+        if let Err(e) = super::hooks::on_start(&self.id, &config, init.r.pid, &init.pidfd) {
+            let (_, errors) = teardown(&self.dir, &st, self.kill_bound());
+            drop(lock);
+            self.gone.store(true, std::sync::atomic::Ordering::Relaxed);
+            return Err(
+                with_cleanup_errors(e, errors).context(format!("starting container {}", self.id))
+            );
+        }
         let fifo_path = self.dir.join("exec.fifo");
         let mut fifo = fs::OpenOptions::new()
             .write(true)
@@ -63,7 +72,6 @@ impl Container {
             )
         })?;
         fault::point("start:signalled");
-        let config = super::state::read_config(&self.dir)?;
         let notify = config.seccomp.as_ref().is_some_and(|p| p.uses_notify());
         if !notify {
             // the init closes its end of the fifo at exec (close-on-exec):
@@ -88,7 +96,13 @@ impl Container {
         let _ = fs::remove_file(&fifo_path);
         st.phase = Phase::Running;
         st.started = Some(now());
-        st.write(&self.dir)
+        st.write(&self.dir)?;
+        // as runc: a failed poststart hook stops the container
+        if let Err(e) = super::hooks::after_start(&self.id, &config, init.r.pid) {
+            let _ = crate::spawn::pidfd_signal(&init.pidfd, libc::SIGKILL);
+            return Err(e.context(format!("starting container {}", self.id)));
+        }
+        Ok(())
     }
 
     /// Why the init ended before its exec: its start report.

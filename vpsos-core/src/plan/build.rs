@@ -322,7 +322,8 @@ pub(crate) fn init_plan(
     fds: &mut PlanFds,
 ) -> Result<ChildPlan> {
     let console = terminals.first().filter(|_| config.process.terminal);
-    if config.process.terminal && console.is_none() {
+    // (a detached create asks for a terminal made inside instead)
+    if config.process.terminal && console.is_none() && config.console.enabled {
         return Err(Error::invalid(
             "process.terminal",
             "a console needs the default /dev (default_mounts)",
@@ -352,6 +353,10 @@ pub(crate) fn init_plan(
         // the caller names it (keyring_name)
         keyring: None,
         lock_mounts: false,
+        die_with_parent: true,
+        sysctl: sysctl_plan(config)?,
+        personality: config.personality.map(|p| p.domain()),
+        create_hooks: false,
     };
     namespaces(config, &mut plan, fds)?;
     // under a new user namespace, the container's root could undo mounts
@@ -409,7 +414,27 @@ pub(crate) fn exec_plan(
         report_fd: -1,
         keyring: Some(keyring_name(id)),
         lock_mounts: false,
+        die_with_parent: true,
+        sysctl: vec![],
+        personality: config.personality.map(|p| p.domain()),
+        create_hooks: false,
     })
+}
+
+/// The container's kernel parameters as (/proc/sys file, value).
+fn sysctl_plan(config: &Config) -> Result<Vec<(CString, CString)>> {
+    config
+        .sysctl
+        .iter()
+        .map(|(k, v)| {
+            let path = format!("/proc/sys/{}", crate::config::sysctl_file(k));
+            let field = || format!("sysctl.{k}");
+            Ok((
+                CString::new(path).map_err(|_| Error::invalid(field(), "contains NUL"))?,
+                CString::new(v.as_str()).map_err(|_| Error::invalid(field(), "contains NUL"))?,
+            ))
+        })
+        .collect()
 }
 
 /// The name of container `id`'s session keyring (`vpsos.<id>`), which its

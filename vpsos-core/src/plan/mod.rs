@@ -187,6 +187,16 @@ pub(crate) struct ChildPlan {
     /// namespace the container's user namespace does not own, and move
     /// into it (`Phase::LockMounts`): the masks cannot be undone.
     pub lock_mounts: bool,
+    /// Die with the parent (the monitor) until ready; off when the parent
+    /// exits at once (`monitor::Mode::Detached`).
+    pub die_with_parent: bool,
+    /// (/proc/sys file, value) written after pivot_root, before /proc/sys
+    /// turns read-only (init only).
+    pub sysctl: Vec<(CString, CString)>,
+    /// `personality(2)` before the exec.
+    pub personality: Option<libc::c_ulong>,
+    /// Stop before pivot_root for the create hooks (`Phase::Hooks`).
+    pub create_hooks: bool,
 }
 
 impl ChildPlan {

@@ -43,7 +43,7 @@ pub(crate) fn check(sync: c_int, r: libc::c_long, stage: Stage, step: Step, inde
     }
 }
 
-fn wait_for(sync: c_int, phase: Phase) {
+pub(super) fn wait_for(sync: c_int, phase: Phase) {
     match sync::recv(sync) {
         Ok(Some(m)) if m.is(phase) => {}
         // parent gone or protocol broken: nothing sensible to report to
@@ -52,7 +52,7 @@ fn wait_for(sync: c_int, phase: Phase) {
     }
 }
 
-fn check_send(sync_fd: c_int, m: Msg) {
+pub(super) fn check_send(sync_fd: c_int, m: Msg) {
     if sync::send(sync_fd, &m).is_err() {
         // SAFETY: _exit never returns.
         unsafe { libc::_exit(1) }
@@ -86,7 +86,9 @@ pub(crate) unsafe fn run(
     REPORT_FD.store(above(p.report_fd, high), Ordering::Relaxed);
     sys::reset_signals();
     // until the init is ready, it dies with its monitor
-    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    if p.die_with_parent {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    }
     // not dumpable: container processes cannot open /proc/<pid>/exe of a
     // process that is still the runtime's binary (CVE-2019-5736)
     libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -134,7 +136,7 @@ pub(crate) unsafe fn run(
         loopback_up(sync_fd);
     }
     if let Some(r) = &p.rootfs {
-        rootfs_child::setup(sync_fd, r);
+        rootfs_child::setup(sync_fd, r, &p.sysctl, p.create_hooks);
     }
 
     if p.wait_cgroup {
@@ -149,6 +151,10 @@ pub(crate) unsafe fn run(
     }
     if p.lock_mounts {
         enter_locked_mounts(sync_fd);
+    }
+    if let Some(domain) = p.personality {
+        let r = libc::personality(domain) as _;
+        check(sync_fd, r, Stage::Sysctl, Step::Personality, 0);
     }
     let tty = setup_process(sync_fd, &p.process);
     if let Some(label) = &p.process.apparmor_exec {

@@ -46,6 +46,8 @@ use sync::{Msg, Phase, Step};
 /// Waits for a cgroup another thread is making (with its limits and device
 /// rules set) and returns it.
 pub(crate) type LateCgroup<'a> = &'a (dyn Fn() -> Result<Cgroup> + Sync);
+/// Runs the create hooks for the real process (pid, pidfd).
+pub(crate) type CreateHooks<'a> = &'a dyn Fn(i32, &OwnedFd) -> Result<()>;
 
 /// Host-side setup the parent does between clone and releasing the child.
 #[derive(Default)]
@@ -60,6 +62,9 @@ pub(crate) struct HostSetup<'a> {
     /// nothing needs it before the child's rootfs is up); joined, then the
     /// child is moved in; plan.wait_cgroup.
     pub late_cgroup: Option<LateCgroup<'a>>,
+    /// The create hooks, run with the real process's pid and pidfd when
+    /// the child asks (`Phase::Hooks`, plan.create_hooks).
+    pub create_hooks: Option<CreateHooks<'a>>,
     /// (resource, soft, hard)
     pub rlimits: Vec<(i32, u64, u64)>,
     pub oom_score_adj: Option<i32>,
@@ -77,8 +82,8 @@ pub(crate) struct Proc {
 pub(crate) struct Spawned {
     /// The container process.
     pub process: Proc,
-    /// Its monitor (its parent).
-    pub monitor: Proc,
+    /// Its monitor (its parent); `None` when detached (`monitor::Mode::Detached`).
+    pub monitor: Option<Proc>,
     /// Our end of the sync socket (init: open until exec).
     pub sync: OwnedFd,
     /// The seccomp notification listener, when the filter notifies.
@@ -126,15 +131,11 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup, mode: &monitor::Mode) ->
         monitor::Launched {
             child_pid,
             child_pidfd,
-            monitor_pid,
-            monitor_pidfd,
+            monitor,
         },
         inflight,
     ) = launched?;
-    let monitor = Proc {
-        pid: monitor_pid,
-        pidfd: monitor_pidfd,
-    };
+    let monitor = monitor.map(|(pid, pidfd)| Proc { pid, pidfd });
     let mut process = Proc {
         pid: child_pid,
         pidfd: child_pidfd,
@@ -158,6 +159,13 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup, mode: &monitor::Mode) ->
                 pidfd: fd,
             };
             intermediate = Some(std::mem::replace(&mut process, real));
+        }
+        if plan.create_hooks {
+            expect(&ours, Phase::Hooks, plan)?;
+            if let Some(run) = host.create_hooks {
+                run(process.pid, &process.pidfd)?;
+            }
+            send(&ours, Phase::HooksDone, plan)?;
         }
         if let Some(get) = host.late_cgroup {
             let cg = get()?;
@@ -214,11 +222,10 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup, mode: &monitor::Mode) ->
             let _ = bound.wait_readable(p.pidfd.as_raw_fd());
         }
         // and so is the monitor, done writing into the state directory
-        if !bound
-            .wait_readable(monitor.pidfd.as_raw_fd())
-            .unwrap_or(false)
-        {
-            let _ = pidfd_signal(&monitor.pidfd, libc::SIGKILL);
+        if let Some(m) = &monitor {
+            if !bound.wait_readable(m.pidfd.as_raw_fd()).unwrap_or(false) {
+                let _ = pidfd_signal(&m.pidfd, libc::SIGKILL);
+            }
         }
         if let Some(cg) = &late {
             let _ = cg.kill_all(std::time::Duration::from_secs(10));
@@ -418,6 +425,10 @@ fn child_error(m: &Msg, plan: &ChildPlan) -> Error {
             .into_iter()
             .find(|c| c.index() as usize == i)
             .map(|c| format!("{} {c}", step.name())),
+        Step::Sysctl => plan
+            .sysctl
+            .get(i)
+            .map(|(f, _)| format!("writing {}", f.to_string_lossy())),
         Step::BindTerminal => Some(if i == 0 {
             "binding /dev/console".to_string()
         } else {

@@ -65,6 +65,11 @@ pub(crate) enum Mode<'a> {
     /// The parent of one process exec'd into container `id`; its status
     /// goes to `status`.
     Proc { id: &'a str, status: RawFd },
+    /// No monitor: M exits once it has reported the container process,
+    /// which is then re-parented to the caller's nearest child subreaper
+    /// (or PID 1) and reaped by it, as runc's processes are (conmon and
+    /// containerd's shim wait for the process themselves).
+    Detached,
 }
 
 /// The monitor's command line and fds, built before any clone (the
@@ -80,6 +85,8 @@ pub(crate) struct Launch {
     /// Owns the /dev/null fd in `fds[0..3]`.
     _null: OwnedFd,
     exe: RawFd,
+    /// `Mode::Detached`: M exits after its report instead of exec'ing.
+    detached: bool,
 }
 
 const PIDFD_SLOT: usize = 4;
@@ -121,6 +128,7 @@ impl Launch {
                 argv.extend(["proc".into(), id.to_string()]);
                 fds.extend([*status, -1]);
             }
+            Mode::Detached => {}
         }
         let argv: Vec<CString> = argv
             .into_iter()
@@ -136,7 +144,12 @@ impl Launch {
             pid_arg,
             fds,
             _null: null,
-            exe: exe()?,
+            exe: if matches!(mode, Mode::Detached) {
+                -1
+            } else {
+                exe()?
+            },
+            detached: matches!(mode, Mode::Detached),
         })
     }
 }
@@ -201,8 +214,8 @@ pub(crate) struct Launched {
     /// Host pid of the monitor's first child.
     pub child_pid: i32,
     pub child_pidfd: OwnedFd,
-    pub monitor_pid: i32,
-    pub monitor_pidfd: OwnedFd,
+    /// The monitor (`None` for `Mode::Detached`: M is exiting).
+    pub monitor: Option<(i32, OwnedFd)>,
 }
 
 /// What M still uses after the caller's thread resumes: its stack and
@@ -419,13 +432,16 @@ pub(crate) fn launch(
             ));
         }
     };
-    let monitor_pid = pid_of(&monitor_pidfd)?;
+    let monitor = if launch.detached {
+        None
+    } else {
+        Some((pid_of(&monitor_pidfd)?, monitor_pidfd))
+    };
     Ok((
         Launched {
             child_pid,
             child_pidfd,
-            monitor_pid,
-            monitor_pidfd,
+            monitor,
         },
         inflight,
     ))
@@ -494,6 +510,10 @@ extern "C" fn m_main(arg: *mut c_void) -> c_int {
             return 1;
         }
         let launch = &*d.launch;
+        if launch.detached {
+            // the container process goes to our (re-)parent's reaper
+            return 0;
+        }
         let pid_arg = launch.pid_arg.as_ptr() as *mut u8;
         let n = sys::fmt_u64(pid as u64, std::slice::from_raw_parts_mut(pid_arg, 23));
         *pid_arg.add(n) = 0;

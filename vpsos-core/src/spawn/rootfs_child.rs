@@ -11,7 +11,7 @@ use super::sys::{errno, fd_path, open_in_root};
 use crate::error::Stage;
 use crate::plan::{MountOp, RootfsPlan};
 use libc::{c_char, c_int, c_ulong};
-use std::ffi::CStr;
+use std::ffi::{CStr, CString};
 use std::ptr::null;
 
 fn opt(s: &Option<std::ffi::CString>) -> *const c_char {
@@ -176,7 +176,12 @@ unsafe fn do_mount(sync: c_int, root: c_int, m: &MountOp, index: u32) {
 }
 
 /// Everything from propagation to the read-only root.
-pub(crate) unsafe fn setup(sync: c_int, p: &RootfsPlan) {
+pub(crate) unsafe fn setup(
+    sync: c_int,
+    p: &RootfsPlan,
+    sysctl: &[(CString, CString)],
+    create_hooks: bool,
+) {
     let r = libc::mount(
         null(),
         c"/".as_ptr(),
@@ -230,6 +235,11 @@ pub(crate) unsafe fn setup(sync: c_int, p: &RootfsPlan) {
         index += 1;
     }
 
+    if create_hooks {
+        // the parent runs them in our namespaces, with the host's root
+        super::child::check_send(sync, super::sync::Msg::new(super::sync::Phase::Hooks));
+        super::child::wait_for(sync, super::sync::Phase::HooksDone);
+    }
     check(
         sync,
         libc::fchdir(root) as _,
@@ -260,7 +270,27 @@ pub(crate) unsafe fn setup(sync: c_int, p: &RootfsPlan) {
     );
     libc::close(root);
 
+    // in the container's namespaces, before /proc/sys turns read-only
+    for (i, (file, value)) in sysctl.iter().enumerate() {
+        write_sysctl(sync, i as u32, file, value);
+    }
     mask_and_protect(sync, p);
+}
+
+/// Write `value` into /proc/sys file `file` (the new root's /proc).
+unsafe fn write_sysctl(sync: c_int, index: u32, file: &CStr, value: &CStr) {
+    let fd = libc::open(
+        file.as_ptr(),
+        libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+    );
+    check(sync, fd as _, Stage::Sysctl, Step::Sysctl, index);
+    let v = value.to_bytes();
+    let r = libc::write(fd, v.as_ptr() as *const libc::c_void, v.len());
+    let e = errno();
+    libc::close(fd);
+    if r < 0 {
+        fail(sync, Stage::Sysctl, Step::Sysctl, index, e);
+    }
 }
 
 /// Mount the cgroup filesystem(s) at /sys/fs/cgroup, after pivot_root and

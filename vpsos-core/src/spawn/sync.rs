@@ -13,7 +13,8 @@
 //! | 1 | joins, unshares; `NeedMaps` (staged)     | waits for `NeedMaps` (staged only)       |
 //! | 2 | waits for `Go`                           | writes id maps, rlimits, oom score; `Go` |
 //! | 3 | forks into its PID ns; `Pid` + pidfd     | takes the pidfd of the real process      |
-//! | 4 | sets up the rootfs; waits `CgroupReady`  | (v1) joins the late cgroup; `CgroupReady`|
+//! | 4 | mounts the rootfs; (hooks) `Hooks`, waits `HooksDone`, pivots | (hooks) runs the create hooks in its namespaces; `HooksDone` |
+//! | 4 | waits `CgroupReady`                     | (v1) joins the late cgroup; `CgroupReady`|
 //! | 4a| (user ns) `LockMounts`; waits `Locked` + fd, moves into it | copies its mount ns, locked; `Locked` + fd |
 //! | 5 | user, caps; (exec with a terminal) a pty of its devpts, `Pty` + master | takes the master |
 //! | 6 | fds, label; loads seccomp; `Listener` + fd | takes the listener (notify profiles) |
@@ -61,6 +62,11 @@ pub(crate) enum Phase {
     /// Child → parent: calling execve now. End-of-file without it means
     /// the process died (was killed) before it could exec.
     Exec = 12,
+    /// Child → parent (init with create hooks): its mounts are made and
+    /// it has not pivoted yet; it waits for `HooksDone`.
+    Hooks = 13,
+    /// Parent → child: the create hooks have run, go on.
+    HooksDone = 14,
 }
 
 /// The system call (or small group of them) that failed within a
@@ -117,10 +123,12 @@ pub(crate) enum Step {
     JoinKeyring,
     LockMounts,
     EnterLocked,
+    Sysctl,
+    Personality,
 }
 
 impl Step {
-    const ALL: [Step; 48] = [
+    const ALL: [Step; 50] = [
         Step::Setns,
         Step::Unshare,
         Step::Fork,
@@ -169,6 +177,8 @@ impl Step {
         Step::JoinKeyring,
         Step::LockMounts,
         Step::EnterLocked,
+        Step::Sysctl,
+        Step::Personality,
     ];
 
     pub(crate) fn from_u32(v: u32) -> Option<Step> {
@@ -226,6 +236,8 @@ impl Step {
             Step::JoinKeyring => "joining a session keyring of its own",
             Step::LockMounts => "asking for the locked mount namespace",
             Step::EnterLocked => "entering the locked mount namespace",
+            Step::Sysctl => "writing a /proc/sys file",
+            Step::Personality => "personality(2)",
         }
     }
 }

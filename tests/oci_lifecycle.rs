@@ -1,0 +1,302 @@
+//! What OCI runtimes do beyond vpsos's own model: a container process
+//! re-parented to the caller's subreaper (`Reaper::Subreaper`, as runc's
+//! are for conmon and containerd's shim), hooks, sysctls, personality.
+
+mod common;
+use common::*;
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+use vpsos::config::{Console, Hook, Personality};
+use vpsos::{CreateOptions, ErrorKind, Process, Reaper};
+
+fn detached(w: vpsos::Stdio) -> CreateOptions {
+    CreateOptions {
+        stdout: w,
+        reaper: Reaper::Subreaper,
+        ..Default::default()
+    }
+}
+
+fn ppid(pid: i32) -> i32 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines()
+        .find_map(|l| l.strip_prefix("PPid:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Our status for the child behind `pidfd` (we are its subreaper).
+fn reap(pidfd: &std::os::fd::OwnedFd) -> (i32, i32) {
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    let r = unsafe {
+        libc::waitid(
+            libc::P_PIDFD,
+            pidfd.as_raw_fd() as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::__WALL,
+        )
+    };
+    assert_eq!(r, 0, "waitid: {}", std::io::Error::last_os_error());
+    unsafe { (info.si_code, info.si_status()) }
+}
+
+#[test]
+#[ignore = "helper: run in a process of its own by subreaper_gets_the_init"]
+fn helper_subreaper_init() {
+    assert_eq!(
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) },
+        0
+    );
+    let cfg = config()
+        .console(Console::none())
+        .init(sh("echo up; read x < /dev/null; exit 7"))
+        .build()
+        .unwrap();
+    let id = id("subreaper");
+    let (r, w) = pipe();
+    let ct = runtime().create(&id, &cfg, detached(w)).unwrap();
+    assert!(
+        monitors_of(&id).is_empty(),
+        "a detached container has no monitor"
+    );
+    let pid = ct.pid().unwrap();
+    // the launch helper exits at once: the init is ours
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while ppid(pid) != std::process::id() as i32 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "init not re-parented to us"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    ct.start().unwrap();
+    assert_eq!(read_all(r), "up\n");
+    let pidfd = ct.pidfd().unwrap();
+    assert_eq!(reap(&pidfd), (libc::CLD_EXITED, 7));
+    // the library sees it ended, not how: we reaped it
+    assert_eq!(ct.state().unwrap().status, vpsos::Status::Stopped);
+    ct.delete().unwrap();
+    assert_no_leaks(&id, &cfg.rootfs);
+    println!("HELPER OK");
+}
+
+#[test]
+fn subreaper_gets_the_init() {
+    require_root!();
+    assert!(run_helper("helper_subreaper_init", &[]).contains("HELPER OK"));
+}
+
+#[test]
+#[ignore = "helper: run in a process of its own by subreaper_gets_exec_statuses"]
+fn helper_subreaper_exec() {
+    assert_eq!(
+        unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) },
+        0
+    );
+    let (id, ct) = sleeper("subexec");
+    let opts = CreateOptions {
+        reaper: Reaper::Subreaper,
+        ..Default::default()
+    };
+    let p = ct.exec(&sh("exit 5"), opts).unwrap();
+    let s = p.wait().unwrap();
+    assert_eq!(s, vpsos::ExitStatus::Exited(5));
+    ct.delete_force().unwrap();
+    assert_no_leaks(&id, rootfs());
+    println!("HELPER OK");
+}
+
+#[test]
+fn subreaper_gets_exec_statuses() {
+    require_root!();
+    assert!(run_helper("helper_subreaper_exec", &[]).contains("HELPER OK"));
+}
+
+#[test]
+fn without_being_the_subreaper_the_status_is_not_ours() {
+    require_root!();
+    let (id, ct) = sleeper("notours");
+    let opts = CreateOptions {
+        reaper: Reaper::Subreaper,
+        ..Default::default()
+    };
+    let p = ct.exec(&sh("exit 5"), opts).unwrap();
+    let e = p.wait().unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+    ct.delete_force().unwrap();
+    assert_no_leaks(&id, rootfs());
+}
+
+#[test]
+fn a_detached_console_is_refused_and_a_terminal_comes_back() {
+    require_root!();
+    let id = id("detachtty");
+    let cfg = config().init(sh("true")).build().unwrap();
+    let e = runtime()
+        .create(&id, &cfg, detached(vpsos::Stdio::Null))
+        .unwrap_err();
+    assert_eq!(e.field(), Some("console.enabled"));
+    let cfg = config()
+        .console(Console::none())
+        .init(sh("tty; stty size").terminal(true))
+        .build()
+        .unwrap();
+    let ct = runtime()
+        .run(&id, &cfg, detached(vpsos::Stdio::Null))
+        .unwrap();
+    let master = ct.take_console().expect("the init's pty master");
+    assert!(ct.take_console().is_none(), "taken once");
+    let mut out = String::new();
+    let mut f = std::fs::File::from(master);
+    let mut buf = [0u8; 256];
+    // EIO once the slave is closed
+    while let Ok(n) = f.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        out.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(out.contains("/dev/pts/0"), "{out:?}");
+    wait_stopped(&ct);
+    ct.delete().unwrap();
+    assert_no_leaks(&id, &cfg.rootfs);
+}
+
+fn wait_stopped(ct: &vpsos::Container) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while ct.state().unwrap().status != vpsos::Status::Stopped {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn hook(script: &str) -> Hook {
+    let mut h = Hook::new("/bin/sh").args(["sh", "-c", script]);
+    h.env = vec!["PATH=/usr/bin:/bin".into()];
+    h
+}
+
+#[test]
+fn hooks_run_in_order_with_the_state_and_in_the_right_namespaces() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log");
+    let l = log.display();
+    let mut cfg = config().init(sh("echo started")).build().unwrap();
+    cfg.bundle = Some("/srv/bundle".into());
+    cfg.annotations.insert("org.example/a".into(), "b".into());
+    let h = &mut cfg.hooks;
+    h.create_runtime.push(hook(&format!(
+        "{{ echo create_runtime; cat; echo; }} >> {l}"
+    )));
+    // in the container's namespaces: its hostname, its uid map
+    h.create_container.push(hook(
+        "test \"$(hostname)\" = testct && grep -q 300000 /proc/self/uid_map",
+    ));
+    h.start_container
+        .push(hook("test \"$(hostname)\" = testct"));
+    h.poststart.push(hook(&format!("echo poststart >> {l}")));
+    h.poststop
+        .push(hook(&format!("{{ echo poststop; cat; echo; }} >> {l}")));
+    let id = id("hooks");
+    let (r, w) = pipe();
+    let ct = runtime().create(&id, &cfg, capture(w)).unwrap();
+    ct.start().unwrap();
+    assert_eq!(read_all(r), "started\n");
+    ct.wait().unwrap();
+    ct.delete().unwrap();
+    assert_no_leaks(&id, &cfg.rootfs);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "create_runtime");
+    let state: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    assert_eq!(state["id"], id.as_str());
+    assert_eq!(state["status"], "creating");
+    assert_eq!(state["bundle"], "/srv/bundle");
+    assert_eq!(state["annotations"]["org.example/a"], "b");
+    assert!(state["pid"].as_i64().unwrap() > 1);
+    assert_eq!(lines[2], "poststart");
+    assert_eq!(lines[3], "poststop");
+    let state: serde_json::Value = serde_json::from_str(lines[4]).unwrap();
+    assert_eq!(state["status"], "stopped");
+}
+
+#[test]
+fn a_failing_or_hanging_hook_fails_the_create_and_leaves_nothing() {
+    require_root!();
+    for (h, why) in [
+        (hook("echo nope >&2; exit 3"), "nope"),
+        (hook("sleep 30").timeout(1), "timed out"),
+    ] {
+        let mut cfg = config().init(sh("true")).build().unwrap();
+        cfg.hooks.create_runtime.push(h);
+        let id = id("badhook");
+        let e = runtime()
+            .create(&id, &cfg, CreateOptions::default())
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Command, "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("hooks.create_runtime[0]") && msg.contains(why),
+            "{msg}"
+        );
+        assert_no_leaks(&id, &cfg.rootfs);
+    }
+}
+
+#[test]
+fn sysctls_are_set_in_the_containers_namespaces_only() {
+    require_root!();
+    let host_fwd = std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
+    let host_shm = std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap();
+    let mut cfg = config()
+        .init(sh(
+            "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni",
+        ))
+        .build()
+        .unwrap();
+    cfg.sysctl.insert("net.ipv4.ip_forward".into(), "1".into());
+    cfg.sysctl.insert("kernel/shmmni".into(), "1234".into());
+    let (st, out) = run_config(&cfg);
+    assert!(st.success());
+    assert_eq!(out, "1\n1234\n");
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+        host_fwd
+    );
+    assert_eq!(
+        std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap(),
+        host_shm
+    );
+    // a parameter the kernel does not have: the start fails and says which
+    let mut cfg = config().init(sh("true")).build().unwrap();
+    cfg.sysctl
+        .insert("net.ipv4.no_such_thing".into(), "1".into());
+    let id = id("badsysctl");
+    let e = runtime()
+        .run(&id, &cfg, CreateOptions::default())
+        .unwrap_err();
+    assert_eq!(e.stage(), Some(vpsos::Stage::Sysctl), "{e}");
+    assert!(e.to_string().contains("no_such_thing"), "{e}");
+    assert_no_leaks(&id, &cfg.rootfs);
+}
+
+#[test]
+fn personality_linux32_is_for_the_init_and_exec() {
+    require_root!();
+    let mut cfg = config()
+        .init(Process::new(["/bin/sleep", "100"]))
+        .build()
+        .unwrap();
+    cfg.personality = Some(Personality::Linux32);
+    let id = id("linux32");
+    let ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
+    let (st, out) = exec_sh(&ct, "uname -m");
+    assert!(st.success());
+    assert_eq!(out.trim(), "i686");
+    ct.delete_force().unwrap();
+    assert_no_leaks(&id, &cfg.rootfs);
+}
