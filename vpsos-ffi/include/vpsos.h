@@ -141,6 +141,9 @@
 // … locking the mounts against the container.
 #define VPSOS_STAGE_LOCK_MOUNTS 22
 
+// … writing its sysctls or setting its personality.
+#define VPSOS_STAGE_SYSCTL 23
+
 // In `vpsos_stats`: this host's cgroups do not report the figure.
 #define VPSOS_UNKNOWN UINT64_MAX
 
