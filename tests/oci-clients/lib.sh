@@ -73,8 +73,12 @@ cgroup_file() {
 
 t() {
   local name=$1 fn=$2 rc=0 log="$WORK/logs/$SUITE-$1.log"
+  # OCI_TESTS="name1 name2": run only these
+  if [ -n "${OCI_TESTS:-}" ]; then case " $OCI_TESTS " in *" $name "*) ;; *) return ;; esac; fi
   rm -f "$WORK/skip.why"
-  ( set -euo pipefail; "$fn" ) >"$log" 2>&1 || rc=$?
+  # not "( ... ) || rc=$?": bash ignores set -e in a subshell whose status is tested
+  ( set -euxo pipefail; "$fn" ) >"$log" 2>&1
+  rc=$?
   case $rc in
     0) echo "test oci::$SUITE::$name ... ok"; echo pass >> "$COUNTS" ;;
     77) local why; why=$(cat "$WORK/skip.why" 2>/dev/null)

@@ -130,8 +130,8 @@ t_stop_rm() {
   expect_eq "exit code" "$(pm inspect -f '{{.State.ExitCode}}' stop1)" 137
   ! kill -0 "$pid" 2>/dev/null || fail "pid $pid still alive"
   # a shell that handles SIGTERM stops with its own status
-  pm run -d --name stop2 --network none "$IMG" sh -c 'trap "exit 9" TERM; while :; do sleep 0.1; done'
-  sleep 0.5
+  pm run -d --name stop2 --network none "$IMG" sh -c 'trap "exit 9" TERM; echo ready; while :; do sleep 0.1; done'
+  wait_for 10 sh -c "${P[*]} logs stop2 | grep -q ready"
   pm stop -t 10 stop2
   expect_eq "exit code after SIGTERM" "$(pm inspect -f '{{.State.ExitCode}}' stop2)" 9
   pm rm stop1 stop2
@@ -139,8 +139,8 @@ t_stop_rm() {
   [ "$rc" != 0 ] || fail "stop1 still exists"
 }
 t_kill_signal() {
-  pm run -d --name kill1 --network none "$IMG" sh -c 'trap "echo got-usr1; exit 7" USR1; while :; do sleep 0.1; done'
-  sleep 0.5
+  pm run -d --name kill1 --network none "$IMG" sh -c 'trap "echo got-usr1; exit 7" USR1; echo ready; while :; do sleep 0.1; done'
+  wait_for 10 sh -c "${P[*]} logs kill1 | grep -q ready"
   pm kill -s USR1 kill1
   rc=$(pm wait kill1)
   expect_eq "exit code" "$rc" 7
