@@ -2,7 +2,7 @@
 # Drives an OCI runtime with real clients: podman (through conmon) and
 # containerd (through containerd-shim-runc-v2). Proven against runc and crun.
 #
-#   tests/oci-clients/run.sh [--runtime PATH] [--suite podman|containerd]...
+#   tests/oci-clients/run.sh [--runtime PATH] [--suite podman|containerd]... [--no-unified]
 #
 # The runtime defaults to the vpsos CLI: $VPSOS_CLI, else
 # <cargo target dir>/debug/vpsos (built with `cargo build -p vpsos-cli` when
@@ -13,6 +13,9 @@
 # the suite with its own root/state/socket and no CRI, killed by pid at the
 # end. No network interface, route or firewall rule is touched.
 #
+# --no-unified hides a hybrid host's cgroup2 mount (for crun, see below).
+# OCI_TESTS="name ..." runs only those tests.
+#
 # Prints "test oci::SUITE::NAME ... ok|FAILED|skipped (why)" per test
 # ("SKIPPED oci::SUITE::NAME: why" too, for scripts/test.sh) and ends with a
 # libtest-style "test result:" line, in which skipped tests count as passed
@@ -21,15 +24,25 @@
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-runtime="" suites=()
+runtime="" suites=() no_unified=0 args=("$@")
 while [ $# -gt 0 ]; do case $1 in
   --runtime) runtime=$2; shift 2 ;;
   --runtime=*) runtime=${1#*=}; shift ;;
   --suite) suites+=("$2"); shift 2 ;;
-  *) echo "usage: $0 [--runtime PATH] [--suite podman|containerd]..." >&2; exit 2 ;;
+  --no-unified) no_unified=1; shift ;;
+  *) echo "usage: $0 [--runtime PATH] [--suite podman|containerd]... [--no-unified]" >&2; exit 2 ;;
 esac; done
 [ ${#suites[@]} -gt 0 ] || suites=(podman containerd)
 [ "$(id -u)" = 0 ] || { echo "$0: must run as root" >&2; exit 2; }
+# --no-unified: run in a private mount namespace without the cgroup2 mount
+# of a hybrid host (/sys/fs/cgroup/unified). crun 1.8 refuses hybrid mode
+# when a controller (here: hugetlb) is enabled in cgroup2; the host's own
+# mounts and cgroups stay as they are.
+if [ $no_unified = 1 ] && [ -z "${OCI_CLIENTS_MNTNS:-}" ]; then
+  exec env OCI_CLIENTS_MNTNS=1 unshare -m --propagation private \
+    bash -c 'if mountpoint -q /sys/fs/cgroup/unified; then umount /sys/fs/cgroup/unified || exit 1; fi; exec bash "$0" "$@"' \
+    "$0" "${args[@]}"
+fi
 start=$SECONDS
 
 need() {
