@@ -14,7 +14,8 @@
 # end. No network interface, route or firewall rule is touched.
 #
 # --no-unified hides a hybrid host's cgroup2 mount (for crun, see below).
-# OCI_TESTS="name ..." runs only those tests.
+# OCI_TESTS="name ..." runs only those tests; OCI_TRACE=FILE logs every
+# runtime call (argv, env) to FILE.
 #
 # Prints "test oci::SUITE::NAME ... ok|FAILED|skipped (why)" per test
 # ("SKIPPED oci::SUITE::NAME: why" too, for scripts/test.sh) and ends with a
@@ -91,6 +92,21 @@ trap 'exit 130' INT TERM
 
 echo "oci-clients: runtime $runtime${no_runtime:+ ($no_runtime)}"
 [ -n "$no_runtime" ] || "$runtime" --version 2>&1 | head -1 | sed 's/^/oci-clients: /'
+
+# OCI_TRACE=FILE: the clients call a wrapper of the same basename that
+# appends each command line (and the environment) to FILE, then execs the
+# runtime
+if [ -n "${OCI_TRACE:-}" ] && [ -z "$no_runtime" ]; then
+  mkdir "$WORK/trace"
+  {
+    echo '#!/bin/sh'
+    echo "{ printf 'argv:'; for a in \"\$@\"; do printf ' %s' \"\$a\"; done"
+    echo "  printf '\\n  env: %s\\n' \"\$(/usr/bin/env | /usr/bin/sort | /usr/bin/tr '\\n' ' ')\"; } >> '$OCI_TRACE'"
+    echo "exec '$runtime' \"\$@\""
+  } > "$WORK/trace/$(basename "$runtime")"
+  chmod 755 "$WORK/trace" "$WORK/trace/$(basename "$runtime")"
+  runtime=$WORK/trace/$(basename "$runtime"); RUNTIME=$runtime
+fi
 
 # a busybox rootfs, owned by root, and the same as an image tar
 export ROOTFS=$WORK/rootfs
