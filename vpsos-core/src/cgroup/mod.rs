@@ -11,6 +11,7 @@ mod delegate;
 pub mod devices;
 mod freezer;
 mod limits;
+mod limits_more;
 mod stats;
 
 pub use stats::Stats;

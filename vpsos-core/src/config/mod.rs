@@ -10,23 +10,23 @@ mod console;
 mod devices;
 mod hooks;
 mod init;
-mod sysctl;
 mod mount;
 mod namespaces;
 mod network;
 mod process;
 mod resources;
+mod sysctl;
 pub(crate) mod validate;
 
 pub use console::Console;
 pub use devices::{DeviceAccess, DeviceKind, DeviceRule};
 pub use hooks::{Hook, Hooks};
-pub use sysctl::{sysctl_namespace, Personality};
 pub use init::{Halt, InitKind};
 pub use resources::{
-    BlockIoLimit, CpuLimits, CpusetLimits, MemoryLimits, PidsLimits, Resources, DEFAULT_PIDS_MAX,
-    UNLIMITED,
+    oci_shares_to_weight, page_size_bytes, BlockIoLimit, CpuLimits, CpusetLimits, MemoryLimits,
+    NetworkLimits, PidsLimits, Resources, DEFAULT_PIDS_MAX, UNLIMITED,
 };
+pub use sysctl::{sysctl_namespace, Personality};
 
 pub use builder::ConfigBuilder;
 pub use caps::Capability;

@@ -6,6 +6,7 @@
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// "No limit" for any numeric limit.
 pub const UNLIMITED: u64 = u64::MAX;
@@ -35,6 +36,10 @@ pub struct MemoryLimits {
     /// On OOM kill the whole container, not one process
     /// (`memory.oom.group`, v2 only).
     pub oom_group: Option<bool>,
+    /// How eagerly the kernel swaps the container's anonymous memory, 0 to
+    /// 100 (`memory.swappiness`, v1 only: v2 has no per-cgroup knob).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swappiness: Option<u64>,
 }
 
 /// CPU limits.
@@ -58,6 +63,82 @@ pub struct CpuLimits {
     /// Relative weight, 1 to 10000, default 100 (`cpu.weight`; v1
     /// `cpu.shares` = weight × 1024 / 100).
     pub weight: Option<u64>,
+    /// Realtime runtime in µs per [`rt_period_us`](Self::rt_period_us)
+    /// (`cpu.rt_runtime_us`, v1 only; -1 for no limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rt_runtime_us: Option<i64>,
+    /// Realtime period in µs (`cpu.rt_period_us`, v1 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rt_period_us: Option<u64>,
+}
+
+/// OCI `cpu.shares` (v1, 2 to 262144) to vpsos's weight (1 to 10000), as
+/// runc converts them for cgroup v2: `1 + (shares - 2) × 9999 / 262142`.
+/// (The v1 default 1024 becomes 39, not [`CpuLimits::weight`]'s default
+/// 100: on a v1 host vpsos then writes `cpu.shares` 399. Relative weights
+/// between containers converted alike keep their proportions.)
+///
+/// ```
+/// use vpsos_core::config::oci_shares_to_weight;
+/// assert_eq!(oci_shares_to_weight(2), 1);
+/// assert_eq!(oci_shares_to_weight(1024), 39);
+/// assert_eq!(oci_shares_to_weight(262_144), 10_000);
+/// ```
+pub fn oci_shares_to_weight(shares: u64) -> u64 {
+    let s = shares.clamp(2, 262_144);
+    1 + (s - 2) * 9999 / 262_142
+}
+
+/// Network classification and priorities (v1 `net_cls`, `net_prio`; cgroup
+/// v2 has no such controllers).
+///
+/// ```
+/// use vpsos_core::config::NetworkLimits;
+/// let n = NetworkLimits { class_id: Some(0x10001), priorities: [("eth0".into(), 5)].into() };
+/// assert!(!n.is_empty());
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkLimits {
+    /// The class id put on the container's packets (`net_cls.classid`).
+    pub class_id: Option<u32>,
+    /// Priority per interface name (`net_prio.ifpriomap`).
+    pub priorities: BTreeMap<String, u32>,
+}
+
+impl NetworkLimits {
+    /// Whether nothing is set.
+    pub fn is_empty(&self) -> bool {
+        self.class_id.is_none() && self.priorities.is_empty()
+    }
+}
+
+fn valid_page_size(s: &str) -> bool {
+    let digits = s.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &s[digits.len()..];
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && ["KB", "MB", "GB"].contains(&unit)
+}
+
+/// The byte size of a huge page size name (`2MB` → 2097152).
+///
+/// ```
+/// assert_eq!(vpsos_core::config::page_size_bytes("2MB"), Some(2 << 20));
+/// assert_eq!(vpsos_core::config::page_size_bytes("1GB"), Some(1 << 30));
+/// assert_eq!(vpsos_core::config::page_size_bytes("2M"), None);
+/// ```
+pub fn page_size_bytes(s: &str) -> Option<u64> {
+    if !valid_page_size(s) {
+        return None;
+    }
+    let n: u64 = s[..s.len() - 2].parse().ok()?;
+    let shift = match &s[s.len() - 2..] {
+        "KB" => 10,
+        "MB" => 20,
+        _ => 30,
+    };
+    n.checked_mul(1 << shift)
 }
 
 impl CpuLimits {
@@ -246,6 +327,23 @@ pub struct Resources {
     pub pids: PidsLimits,
     /// Per-device I/O throttles.
     pub block_io: Vec<BlockIoLimit>,
+    /// Relative block I/O weight, 10 to 1000 (v1 `blkio.weight` or
+    /// `blkio.bfq.weight`; v2 `io.weight` or `io.bfq.weight`, converted to
+    /// 1 to 10000 as runc does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_io_weight: Option<u64>,
+    /// Huge page limits in bytes by page size (`2MB`, `1GB`): v1
+    /// `hugetlb.<size>.limit_in_bytes`, v2 `hugetlb.<size>.max`. A size the
+    /// host does not have is refused.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub hugepages: BTreeMap<String, u64>,
+    /// Network class id and interface priorities (v1 only).
+    #[serde(skip_serializing_if = "NetworkLimits::is_empty")]
+    pub network: NetworkLimits,
+    /// cgroup v2 files written as given (`memory.zswap.max` = `0`), after
+    /// everything else; v2 only. Names are plain file names of the cgroup.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub unified: BTreeMap<String, String>,
 }
 
 impl Resources {
@@ -288,6 +386,28 @@ impl Resources {
     /// Add a block-device throttle.
     pub fn block_io(mut self, limit: BlockIoLimit) -> Self {
         self.block_io.push(limit);
+        self
+    }
+
+    /// Limit huge pages of `page_size` (`2MB`) to `bytes`.
+    ///
+    /// ```
+    /// let r = vpsos_core::config::Resources::default().hugepages("2MB", 64 << 20);
+    /// assert_eq!(r.hugepages["2MB"], 64 << 20);
+    /// ```
+    pub fn hugepages(mut self, page_size: &str, bytes: u64) -> Self {
+        self.hugepages.insert(page_size.into(), bytes);
+        self
+    }
+
+    /// Write the cgroup v2 file `file` with `value`.
+    ///
+    /// ```
+    /// let r = vpsos_core::config::Resources::default().unified("memory.oom.group", "1");
+    /// assert_eq!(r.unified["memory.oom.group"], "1");
+    /// ```
+    pub fn unified(mut self, file: &str, value: &str) -> Self {
+        self.unified.insert(file.into(), value.into());
         self
     }
 
@@ -351,11 +471,14 @@ impl Resources {
                 low: pick(&a.memory.low, &b.memory.low),
                 min: pick(&a.memory.min, &b.memory.min),
                 oom_group: pick(&a.memory.oom_group, &b.memory.oom_group),
+                swappiness: pick(&a.memory.swappiness, &b.memory.swappiness),
             },
             cpu: CpuLimits {
                 quota_percent: pick(&a.cpu.quota_percent, &b.cpu.quota_percent),
                 period_us: pick(&a.cpu.period_us, &b.cpu.period_us),
                 weight: pick(&a.cpu.weight, &b.cpu.weight),
+                rt_runtime_us: pick(&a.cpu.rt_runtime_us, &b.cpu.rt_runtime_us),
+                rt_period_us: pick(&a.cpu.rt_period_us, &b.cpu.rt_period_us),
             },
             cpuset: CpusetLimits {
                 cpus: pick(&a.cpuset.cpus, &b.cpuset.cpus),
@@ -365,6 +488,13 @@ impl Resources {
                 max: pick(&a.pids.max, &b.pids.max),
             },
             block_io: io,
+            block_io_weight: pick(&a.block_io_weight, &b.block_io_weight),
+            hugepages: merged_map(&a.hugepages, &b.hugepages),
+            network: NetworkLimits {
+                class_id: pick(&a.network.class_id, &b.network.class_id),
+                priorities: merged_map(&a.network.priorities, &b.network.priorities),
+            },
+            unified: merged_map(&a.unified, &b.unified),
         }
     }
 
@@ -398,11 +528,90 @@ impl Resources {
         if self.pids.max == Some(0) {
             return Err(Error::invalid("resources.pids.max", "must be at least 1"));
         }
+        self.validate_more()?;
         for (i, l) in self.block_io.iter().enumerate() {
             if [l.read_bps, l.write_bps, l.read_iops, l.write_iops].contains(&Some(0)) {
                 return Err(Error::invalid(
                     format!("resources.block_io[{i}]"),
                     "a throttle of 0 is not a limit; use UNLIMITED to remove one",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn merged_map<V: Clone>(a: &BTreeMap<String, V>, b: &BTreeMap<String, V>) -> BTreeMap<String, V> {
+    let mut m = a.clone();
+    m.extend(b.iter().map(|(k, v)| (k.clone(), v.clone())));
+    m
+}
+
+impl Resources {
+    /// The checks of the less common limits.
+    fn validate_more(&self) -> Result<()> {
+        if let Some(w) = self.block_io_weight {
+            if !(10..=1000).contains(&w) {
+                return Err(Error::invalid(
+                    "resources.block_io_weight",
+                    format!("{w}: must be 10 to 1000"),
+                ));
+            }
+        }
+        if let Some(s) = self.memory.swappiness {
+            if s > 100 {
+                return Err(Error::invalid(
+                    "resources.memory.swappiness",
+                    format!("{s}: must be 0 to 100"),
+                ));
+            }
+        }
+        if let (Some(rt), Some(p)) = (self.cpu.rt_runtime_us, self.cpu.rt_period_us) {
+            if rt > 0 && rt as u64 > p {
+                return Err(Error::invalid(
+                    "resources.cpu.rt_runtime_us",
+                    format!("{rt}: more than the period, {p}"),
+                ));
+            }
+        }
+        if self.cpu.rt_runtime_us.is_some_and(|r| r < -1) {
+            return Err(Error::invalid(
+                "resources.cpu.rt_runtime_us",
+                "must be -1 (no limit) or more",
+            ));
+        }
+        for size in self.hugepages.keys() {
+            if page_size_bytes(size).is_none() {
+                return Err(Error::invalid(
+                    format!("resources.hugepages.{size}"),
+                    format!("{size:?}: a page size such as 2MB or 1GB"),
+                ));
+            }
+        }
+        for iface in self.network.priorities.keys() {
+            if iface.is_empty() || iface.len() > 15 || iface.contains(['/', ' ', '\n']) {
+                return Err(Error::invalid(
+                    "resources.network.priorities",
+                    format!("{iface:?}: not an interface name"),
+                ));
+            }
+        }
+        for (file, value) in &self.unified {
+            let plain = !file.is_empty()
+                && !file.contains('/')
+                && file != "."
+                && file != ".."
+                && file.contains('.');
+            if !plain {
+                return Err(Error::invalid(
+                    "resources.unified",
+                    format!("{file:?}: a plain file name of the cgroup, such as memory.high"),
+                ));
+            }
+            if value.contains('\0') {
+                return Err(Error::invalid(
+                    format!("resources.unified.{file}"),
+                    "contains a NUL byte",
                 ));
             }
         }
@@ -451,54 +660,5 @@ fn valid_list(s: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn validation_names_fields() {
-        let e = Resources::default().cpu_weight(0).validate().unwrap_err();
-        assert_eq!(e.field(), Some("resources.cpu.weight"));
-        let e = Resources::default().cpus("0-").validate().unwrap_err();
-        assert_eq!(e.field(), Some("resources.cpuset.cpus"));
-        let e = Resources::default().pids_max(0).validate().unwrap_err();
-        assert_eq!(e.field(), Some("resources.pids.max"));
-        assert!(Resources::default().cpus("0-3,6").validate().is_ok());
-        let e = Resources::default()
-            .block_io(BlockIoLimit::new(8, 0).read_bps(0))
-            .validate()
-            .unwrap_err();
-        assert_eq!(e.field(), Some("resources.block_io[0]"));
-    }
-
-    #[test]
-    fn quota_from_percent() {
-        let c = CpuLimits {
-            quota_percent: Some(50),
-            ..Default::default()
-        };
-        assert_eq!(c.quota_us(100_000), Some(50_000));
-        let c = CpuLimits {
-            quota_percent: Some(UNLIMITED),
-            ..Default::default()
-        };
-        assert_eq!(c.quota_us(100_000), None);
-    }
-
-    #[test]
-    fn merge_overrides_and_keeps() {
-        let a = Resources::default()
-            .memory_max(100)
-            .block_io(BlockIoLimit::new(8, 0).read_bps(5));
-        let b = Resources::default()
-            .pids_max(3)
-            .block_io(BlockIoLimit::new(8, 0).write_bps(7));
-        let m = a.merged(&b);
-        assert_eq!(m.memory.max, Some(100));
-        assert_eq!(m.pids.max, Some(3));
-        assert_eq!(m.block_io.len(), 1);
-        assert_eq!(m.block_io[0].read_bps, Some(5));
-        assert_eq!(m.block_io[0].write_bps, Some(7));
-        let json = serde_json::to_string(&m).unwrap();
-        assert_eq!(serde_json::from_str::<Resources>(&json).unwrap(), m);
-    }
-}
+#[path = "resources_tests.rs"]
+mod tests;
