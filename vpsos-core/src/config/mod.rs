@@ -30,7 +30,7 @@ pub use sysctl::{sysctl_namespace, Personality};
 
 pub use builder::ConfigBuilder;
 pub use caps::Capability;
-pub use mount::{Mount, MountKind};
+pub use mount::{Mount, MountFlag, MountKind};
 pub use namespaces::{NamespaceKind, NamespaceMode, Namespaces, TimeOffsets, CLONE_NEWTIME};
 pub use network::{Interface, InterfaceKind};
 pub use process::{rlimit_name, Capabilities, Process, Rlimit, User, SYSTEM_CONTAINER_DROPPED};
