@@ -14,6 +14,7 @@ mod limits;
 mod limits_more;
 mod stats;
 
+pub(crate) use limits_more::host_page_sizes;
 pub use stats::Stats;
 
 use crate::error::{Error, ErrorKind, Result, ResultExt};

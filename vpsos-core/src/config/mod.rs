@@ -13,6 +13,7 @@ mod init;
 mod mount;
 mod namespaces;
 mod network;
+mod oci;
 mod process;
 mod resources;
 mod sysctl;
@@ -92,9 +93,10 @@ pub struct CgroupPlacement {
     /// container's cgroupfs mounted read-write. Limit files stay the host's.
     /// `None` (the default): delegated when the init is systemd.
     pub delegate: Option<bool>,
-    /// With a cgroup namespace and the default mounts, mount the
-    /// container's view of its cgroup at /sys/fs/cgroup (a distribution's
-    /// init needs it; a single application may not).
+    /// With a cgroup namespace and the default mounts (or, without them,
+    /// a mount of the config's own at /sys, as an OCI config has), mount
+    /// the container's view of its cgroup at /sys/fs/cgroup (a
+    /// distribution's init needs it; a single application may not).
     pub mount: bool,
 }
 

@@ -144,12 +144,20 @@ pub(crate) fn plan(config: &Config, terminals: Vec<CString>) -> Result<RootfsPla
         p.mounts = rest;
         standard_dev(&mut p);
     }
-    if config.default_mounts
-        && config.cgroup.enabled
-        && config.cgroup.mount
-        && ns.is_new(NamespaceKind::Cgroup)
-    {
-        p.cgroup_mounts = cgroup_mounts(config.cgroup.delegate == Some(true), sys_is_bind);
+    if config.cgroup.enabled && config.cgroup.mount && ns.is_new(NamespaceKind::Cgroup) {
+        let delegate = config.cgroup.delegate == Some(true);
+        if config.default_mounts {
+            p.cgroup_mounts = cgroup_mounts(delegate, sys_is_bind);
+        } else if let Some(m) = config
+            .mounts
+            .iter()
+            .find(|m| m.destination == Path::new("/sys"))
+        {
+            // the config's own /sys (an OCI config's, whose cgroup mount
+            // vpsos makes this way)
+            let is_bind = matches!(m.kind, MountKind::Bind { .. });
+            p.cgroup_mounts = cgroup_mounts(delegate, is_bind);
+        }
     }
     for (i, m) in config.masked_paths.iter().enumerate() {
         p.masked.push(rel(m, &format!("masked_paths[{i}]"))?);
