@@ -78,6 +78,11 @@ impl Default for AppArmor {
 
 impl AppArmor {
     /// Confine with the loaded profile `profile` (mode on).
+    ///
+    /// ```
+    /// let a = vpsos_core::security::apparmor::AppArmor::existing("unconfined");
+    /// assert!(a.validate().is_ok());
+    /// ```
     pub fn existing(profile: impl Into<String>) -> AppArmor {
         AppArmor {
             mode: Mode::On,
