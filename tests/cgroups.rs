@@ -538,42 +538,35 @@ fn unified_files_are_written_on_v2_and_refused_on_v1() {
 #[test]
 fn block_io_weight_applies_where_the_scheduler_has_one() {
     require_root!();
+    let (id, ct) = start("ioweight", Resources::default(), "sleep 1000");
+    // the weight files exist in non-root cgroups with BFQ (or CFQ)
+    let (controller, files): (&str, &[&str]) = if v2() {
+        ("", &["io.bfq.weight", "io.weight"])
+    } else {
+        ("blkio", &["blkio.bfq.weight", "blkio.weight"])
+    };
+    let dir = Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(CGROUP_PARENT)
+        .join(&id);
+    let has = files.iter().any(|f| dir.join(f).exists());
     let r = Resources {
         block_io_weight: Some(300),
         ..Default::default()
     };
-    let cg = if v2() {
-        "/sys/fs/cgroup/vpsos-test"
+    let res = ct.update_resources(&r);
+    if has {
+        res.unwrap();
+        assert_eq!(ct.resources().unwrap().block_io_weight, Some(300));
     } else {
-        "/sys/fs/cgroup/blkio/vpsos-test"
-    };
-    let files: &[&str] = if v2() {
-        &["io.bfq.weight", "io.weight"]
-    } else {
-        &["blkio.bfq.weight", "blkio.weight"]
-    };
-    let has = files.iter().any(|f| Path::new(cg).join(f).exists());
-    if !has && Path::new(cg).exists() {
-        // no weight file: a clear Unsupported, nothing left behind
-        let cfg = config()
-            .resources(r.clone())
-            .init(sh("true"))
-            .build()
-            .unwrap();
-        let id = id("ioweight");
-        let e = runtime()
-            .run(&id, &cfg, CreateOptions::default())
-            .unwrap_err();
+        let e = res.unwrap_err();
         assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
         assert!(e.to_string().contains("block_io_weight"), "{e}");
-        assert_no_leaks(&id, rootfs());
     }
+    finish(&id, ct);
     skip_unless!(
         has,
         test_name(),
         "no block I/O weight file (no BFQ or CFQ scheduler); checked the refusal only"
     );
-    let (id, ct) = start("ioweight", r, "sleep 1000");
-    assert_eq!(ct.resources().unwrap().block_io_weight, Some(300));
-    finish(&id, ct);
 }
