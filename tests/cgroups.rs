@@ -281,6 +281,11 @@ fn every_limit_is_set_at_creation_and_read_back() {
         r.memory.low = Some(8 * MIB);
         r.memory.min = Some(4 * MIB);
         r.memory.oom_group = Some(true);
+    } else {
+        r.memory.swappiness = Some(30);
+        // a realtime budget above the parent's is refused: 0 is always allowed
+        r.cpu.rt_runtime_us = Some(0);
+        r.cpu.rt_period_us = Some(500_000);
     }
     let (id, ct) = start("limits", r.clone(), "sleep 1000");
     let got = ct.resources().unwrap();
@@ -428,4 +433,140 @@ fn the_cgroupfs_mount_can_be_left_out() {
     let (st, out) = run_sh(config().cgroup(placement), count);
     assert!(st.success());
     assert_eq!(out.trim(), "0", "{out}");
+}
+
+/// Whether the host has a controller (v2: enabled at the root).
+fn has_controller(name: &str) -> bool {
+    if v2() {
+        fs::read_to_string("/sys/fs/cgroup/cgroup.subtree_control")
+            .is_ok_and(|s| s.split_whitespace().any(|c| c == name))
+    } else {
+        vpsos::cgroup::hierarchies()
+            .iter()
+            .any(|h| h.controllers.iter().any(|c| c == name))
+    }
+}
+
+#[test]
+fn hugepage_limits_apply_and_unknown_sizes_are_refused() {
+    require_root!();
+    // a size no host has: refused before anything runs, naming the field
+    let cfg = config()
+        .resources(Resources::default().hugepages("3MB", MIB))
+        .init(sh("true"))
+        .build()
+        .unwrap();
+    let id0 = id("hugebad");
+    let e = runtime()
+        .run(&id0, &cfg, CreateOptions::default())
+        .unwrap_err();
+    assert!(e.to_string().contains("resources.hugepages.3MB"), "{e}");
+    assert_no_leaks(&id0, rootfs());
+    skip_unless!(
+        has_controller("hugetlb"),
+        test_name(),
+        "the host has no hugetlb cgroup controller"
+    );
+    skip_unless!(
+        Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists(),
+        test_name(),
+        "the host has no 2MB huge pages"
+    );
+    let (id, ct) = start(
+        "huge",
+        Resources::default().hugepages("2MB", 8 * MIB),
+        "sleep 1000",
+    );
+    assert_eq!(ct.resources().unwrap().hugepages["2MB"], 8 * MIB);
+    ct.update_resources(&Resources::default().hugepages("2MB", UNLIMITED))
+        .unwrap();
+    assert_eq!(ct.resources().unwrap().hugepages["2MB"], UNLIMITED);
+    finish(&id, ct);
+}
+
+#[test]
+fn network_class_and_priorities_apply_on_v1_and_are_refused_on_v2() {
+    require_root!();
+    let mut r = Resources::default();
+    r.network.class_id = Some(0x10001);
+    r.network.priorities.insert("lo".into(), 5);
+    if v2() {
+        let cfg = config().resources(r).init(sh("true")).build().unwrap();
+        let id = id("netprio");
+        let e = runtime()
+            .run(&id, &cfg, CreateOptions::default())
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert!(e.to_string().contains("resources.network"), "{e}");
+        assert_no_leaks(&id, rootfs());
+        return;
+    }
+    skip_unless!(
+        has_controller("net_cls") && has_controller("net_prio"),
+        test_name(),
+        "the host has no net_cls/net_prio cgroup controllers"
+    );
+    let (id, ct) = start("netprio", r, "sleep 1000");
+    assert_eq!(ct.resources().unwrap().network.class_id, Some(0x10001));
+    finish(&id, ct);
+}
+
+#[test]
+fn unified_files_are_written_on_v2_and_refused_on_v1() {
+    require_root!();
+    let r = Resources::default().unified("pids.max", "77");
+    if !v2() {
+        let cfg = config().resources(r).init(sh("true")).build().unwrap();
+        let id = id("unified");
+        let e = runtime()
+            .run(&id, &cfg, CreateOptions::default())
+            .unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert!(e.to_string().contains("resources.unified"), "{e}");
+        assert_no_leaks(&id, rootfs());
+        return;
+    }
+    let (id, ct) = start("unified", r, "sleep 1000");
+    assert_eq!(ct.resources().unwrap().pids.max, Some(77));
+    let e = ct
+        .update_resources(&Resources::default().unified("no.such-file", "1"))
+        .unwrap_err();
+    assert_eq!(e.field(), Some("resources.unified.no.such-file"));
+    finish(&id, ct);
+}
+
+#[test]
+fn block_io_weight_applies_where_the_scheduler_has_one() {
+    require_root!();
+    let (id, ct) = start("ioweight", Resources::default(), "sleep 1000");
+    // the weight files exist in non-root cgroups with BFQ (or CFQ)
+    let (controller, files): (&str, &[&str]) = if v2() {
+        ("", &["io.bfq.weight", "io.weight"])
+    } else {
+        ("blkio", &["blkio.bfq.weight", "blkio.weight"])
+    };
+    let dir = Path::new("/sys/fs/cgroup")
+        .join(controller)
+        .join(CGROUP_PARENT)
+        .join(&id);
+    let has = files.iter().any(|f| dir.join(f).exists());
+    let r = Resources {
+        block_io_weight: Some(300),
+        ..Default::default()
+    };
+    let res = ct.update_resources(&r);
+    if has {
+        res.unwrap();
+        assert_eq!(ct.resources().unwrap().block_io_weight, Some(300));
+    } else {
+        let e = res.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Unsupported, "{e}");
+        assert!(e.to_string().contains("block_io_weight"), "{e}");
+    }
+    finish(&id, ct);
+    skip_unless!(
+        has,
+        test_name(),
+        "no block I/O weight file (no BFQ or CFQ scheduler); checked the refusal only"
+    );
 }

@@ -72,7 +72,8 @@ pub(crate) fn program(rules: &[DeviceRule]) -> Vec<Insn> {
         insn(LDX_W, 4, 1, 4, 0),
         insn(LDX_W, 5, 1, 8, 0),
     ];
-    for r in rules {
+    // a rule granting nothing (a node only) has no block
+    for r in rules.iter().filter(|r| !r.access.is_empty()) {
         let mut block: Vec<Insn> = Vec::new();
         // each test jumps past the block's end (patched below)
         match r.kind {

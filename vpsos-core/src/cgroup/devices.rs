@@ -64,7 +64,12 @@ impl Cgroup {
             }
         }
         self.write_each("devices", "devices.deny", &deny, what)?;
-        let allow: Vec<String> = rules.iter().map(|r| r.to_string()).collect();
+        // a rule granting nothing only makes a node
+        let allow: Vec<String> = rules
+            .iter()
+            .filter(|r| !r.access.is_empty())
+            .map(|r| r.to_string())
+            .collect();
         self.write_each("devices", "devices.allow", &allow, what)?;
         Ok(())
     }

@@ -10,6 +10,9 @@
 //! | cpuset | `cpuset.cpus`, `cpuset.mems` | the same |
 //! | pids | `pids.max` | `pids.max` |
 //! | block I/O | `io.max` | `blkio.throttle.*_device` |
+//!
+//! The less common ones (huge pages, swappiness, realtime CPU, I/O weight,
+//! network, raw v2 files) are in `limits_more`.
 
 use super::Cgroup;
 use crate::config::{
@@ -85,13 +88,13 @@ impl Cgroup {
         for l in &r.block_io {
             self.set_block_io(l)?;
         }
-        Ok(())
+        self.set_more(r)
     }
 
     /// The effective limits, read from the cgroup files ([`UNLIMITED`] for
     /// none). Controllers the host lacks leave their fields `None`.
     pub fn resources(&self) -> Result<Resources> {
-        Ok(Resources {
+        let mut r = Resources {
             memory: self.memory_limits()?,
             cpu: self.cpu_limits()?,
             cpuset: CpusetLimits {
@@ -104,7 +107,10 @@ impl Cgroup {
                     .and_then(|s| parse_v2(&s)),
             },
             block_io: self.block_io_limits()?,
-        })
+            ..Resources::default()
+        };
+        self.read_more(&mut r)?;
+        Ok(r)
     }
 
     fn opt_read(&self, controller: &str, file: &str) -> Result<Option<String>> {
@@ -228,6 +234,7 @@ impl Cgroup {
                 oom_group: self
                     .opt_read("memory", "memory.oom.group")?
                     .map(|s| s == "1"),
+                ..Default::default()
             });
         }
         let max = parse_v1(&self.read("memory", "memory.limit_in_bytes")?);
@@ -304,6 +311,7 @@ impl Cgroup {
                 quota_percent: Some(percent(q, p)),
                 period_us: Some(p),
                 weight: w,
+                ..Default::default()
             });
         }
         let p: u64 = self
@@ -318,6 +326,7 @@ impl Cgroup {
             quota_percent: Some(percent((q > 0).then_some(q as u64), p)),
             period_us: Some(p),
             weight: shares.map(shares_to_weight),
+            ..Default::default()
         })
     }
 

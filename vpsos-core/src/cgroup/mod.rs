@@ -11,8 +11,10 @@ mod delegate;
 pub mod devices;
 mod freezer;
 mod limits;
+mod limits_more;
 mod stats;
 
+pub(crate) use limits_more::host_page_sizes;
 pub use stats::Stats;
 
 use crate::error::{Error, ErrorKind, Result, ResultExt};

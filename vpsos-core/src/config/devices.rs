@@ -111,9 +111,7 @@ impl FromStr for DeviceAccess {
                 }
             }
         }
-        if a.is_empty() {
-            return Err(Error::invalid("devices.access", "empty"));
-        }
+        // empty: no access, a rule that only makes a node (see DeviceRule)
         Ok(a)
     }
 }
@@ -137,7 +135,10 @@ fn default_mode() -> u32 {
 
 /// One allow rule: a device (or all devices of a kind, or of a major) and
 /// the access granted. With `path` the device also gets a node at that
-/// path in the container (owned by the container's root, `mode`).
+/// path in the container (owned by the container's root, `mode`). A rule
+/// with a path and empty access (`""`) only makes the node: the OCI
+/// runtime spec keeps nodes (`linux.devices`) apart from the permission
+/// to use them (`linux.resources.devices`).
 ///
 /// ```
 /// use vpsos_core::config::{DeviceAccess, DeviceRule};
@@ -270,10 +271,15 @@ impl DeviceRule {
     /// Check that a rule with a node names one device and an absolute,
     /// plain path.
     pub fn validate(&self) -> Result<()> {
-        if self.access.is_empty() {
-            return Err(Error::invalid("devices.access", "empty"));
-        }
-        let Some(p) = &self.path else { return Ok(()) };
+        let Some(p) = &self.path else {
+            if self.access.is_empty() {
+                return Err(Error::invalid(
+                    "devices.access",
+                    "empty (only a rule with a path, which makes a node, may grant nothing)",
+                ));
+            }
+            return Ok(());
+        };
         if self.kind == DeviceKind::All || self.major.is_none() || self.minor.is_none() {
             return Err(Error::invalid(
                 "devices.path",
@@ -380,6 +386,16 @@ mod tests {
         assert_eq!(e.field(), Some("devices.path"));
         let any: DeviceRule = "c *:* rw".parse().unwrap();
         assert!(any.path("/dev/x").validate().is_err());
+        // a node without access: fine with a path, refused without
+        let node_only = DeviceRule::char(1, 3, DeviceAccess::default());
+        assert_eq!(
+            node_only.validate().unwrap_err().field(),
+            Some("devices.access")
+        );
+        let node_only = node_only.path("/dev/null");
+        assert!(node_only.validate().is_ok());
+        let j = serde_json::to_string(&node_only).unwrap();
+        assert_eq!(serde_json::from_str::<DeviceRule>(&j).unwrap(), node_only);
         assert!(DeviceRule::tun().validate().is_ok());
     }
 

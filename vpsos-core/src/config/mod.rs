@@ -13,6 +13,7 @@ mod init;
 mod mount;
 mod namespaces;
 mod network;
+mod oci;
 mod process;
 mod resources;
 mod sysctl;
@@ -23,15 +24,15 @@ pub use devices::{DeviceAccess, DeviceKind, DeviceRule};
 pub use hooks::{Hook, Hooks};
 pub use init::{Halt, InitKind};
 pub use resources::{
-    BlockIoLimit, CpuLimits, CpusetLimits, MemoryLimits, PidsLimits, Resources, DEFAULT_PIDS_MAX,
-    UNLIMITED,
+    oci_shares_to_weight, page_size_bytes, BlockIoLimit, CpuLimits, CpusetLimits, MemoryLimits,
+    NetworkLimits, PidsLimits, Resources, DEFAULT_PIDS_MAX, UNLIMITED,
 };
 pub(crate) use sysctl::sysctl_file;
 pub use sysctl::{sysctl_namespace, Personality};
 
 pub use builder::ConfigBuilder;
 pub use caps::Capability;
-pub use mount::{Mount, MountKind};
+pub use mount::{Mount, MountFlag, MountKind};
 pub use namespaces::{NamespaceKind, NamespaceMode, Namespaces, TimeOffsets, CLONE_NEWTIME};
 pub use network::{Interface, InterfaceKind};
 pub use process::{rlimit_name, Capabilities, Process, Rlimit, User, SYSTEM_CONTAINER_DROPPED};
@@ -93,9 +94,10 @@ pub struct CgroupPlacement {
     /// container's cgroupfs mounted read-write. Limit files stay the host's.
     /// `None` (the default): delegated when the init is systemd.
     pub delegate: Option<bool>,
-    /// With a cgroup namespace and the default mounts, mount the
-    /// container's view of its cgroup at /sys/fs/cgroup (a distribution's
-    /// init needs it; a single application may not).
+    /// With a cgroup namespace and the default mounts (or, without them,
+    /// a mount of the config's own at /sys, as an OCI config has), mount
+    /// the container's view of its cgroup at /sys/fs/cgroup (a
+    /// distribution's init needs it; a single application may not).
     pub mount: bool,
 }
 

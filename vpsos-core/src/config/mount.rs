@@ -28,6 +28,74 @@ pub enum MountKind {
     },
 }
 
+/// A mount flag beyond read-only, `nosuid`, `nodev` and `noexec`: access
+/// time handling and the like (`MS_*`).
+///
+/// ```
+/// use vpsos_core::config::MountFlag;
+/// assert_eq!(MountFlag::Strictatime.ms_flag(), libc::MS_STRICTATIME);
+/// assert_eq!("noatime".parse::<MountFlag>().unwrap(), MountFlag::Noatime);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MountFlag {
+    /// Never update access times (`MS_NOATIME`).
+    Noatime,
+    /// Update access times only if older than the modification
+    /// (`MS_RELATIME`, the kernel's default).
+    Relatime,
+    /// Always update access times (`MS_STRICTATIME`).
+    Strictatime,
+    /// Never update directories' access times (`MS_NODIRATIME`).
+    Nodiratime,
+    /// Keep access times in memory only (`MS_LAZYTIME`).
+    Lazytime,
+    /// Synchronous writes (`MS_SYNCHRONOUS`).
+    Sync,
+    /// Synchronous directory changes (`MS_DIRSYNC`).
+    Dirsync,
+    /// Do not follow symlinks on path resolution (`MS_NOSYMFOLLOW`).
+    Nosymfollow,
+    /// Allow mandatory locks (`MS_MANDLOCK`).
+    Mand,
+}
+
+impl MountFlag {
+    /// The `MS_*` flag.
+    pub fn ms_flag(self) -> libc::c_ulong {
+        match self {
+            MountFlag::Noatime => libc::MS_NOATIME,
+            MountFlag::Relatime => libc::MS_RELATIME,
+            MountFlag::Strictatime => libc::MS_STRICTATIME,
+            MountFlag::Nodiratime => libc::MS_NODIRATIME,
+            MountFlag::Lazytime => libc::MS_LAZYTIME,
+            MountFlag::Sync => libc::MS_SYNCHRONOUS,
+            MountFlag::Dirsync => libc::MS_DIRSYNC,
+            MountFlag::Nosymfollow => 256, // MS_NOSYMFOLLOW, Linux 5.10
+            MountFlag::Mand => libc::MS_MANDLOCK,
+        }
+    }
+}
+
+impl std::str::FromStr for MountFlag {
+    type Err = String;
+    /// The option's name as mount(8) spells it.
+    fn from_str(s: &str) -> Result<MountFlag, String> {
+        Ok(match s {
+            "noatime" => MountFlag::Noatime,
+            "relatime" => MountFlag::Relatime,
+            "strictatime" => MountFlag::Strictatime,
+            "nodiratime" => MountFlag::Nodiratime,
+            "lazytime" => MountFlag::Lazytime,
+            "sync" => MountFlag::Sync,
+            "dirsync" => MountFlag::Dirsync,
+            "nosymfollow" => MountFlag::Nosymfollow,
+            "mand" => MountFlag::Mand,
+            _ => return Err(format!("{s:?} is not a mount flag")),
+        })
+    }
+}
+
 /// One mount in the container's description.
 ///
 /// ```
@@ -63,6 +131,8 @@ pub struct Mount {
     pub data: Option<String>,
     /// Propagation of this mount (default: that of the container's root).
     pub propagation: Option<Propagation>,
+    /// Further `MS_*` flags (`strictatime`, `noatime`, ...).
+    pub flags: Vec<MountFlag>,
 }
 
 /// The flat JSON form of a [`Mount`]: serde cannot combine a flattened,
@@ -92,6 +162,8 @@ struct MountJson {
     data: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     propagation: Option<Propagation>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    flags: Vec<MountFlag>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -136,6 +208,7 @@ impl TryFrom<MountJson> for Mount {
             noexec: j.noexec,
             data: j.data,
             propagation: j.propagation,
+            flags: j.flags,
         })
     }
 }
@@ -161,6 +234,7 @@ impl From<Mount> for MountJson {
             noexec: m.noexec,
             data: m.data,
             propagation: m.propagation,
+            flags: m.flags,
         }
     }
 }
@@ -188,6 +262,7 @@ impl Mount {
             noexec: false,
             data: None,
             propagation: None,
+            flags: vec![],
         }
     }
 
@@ -249,6 +324,25 @@ impl Mount {
         self.propagation = Some(p);
         self
     }
+
+    /// Add a flag.
+    ///
+    /// ```
+    /// use vpsos_core::{config::MountFlag, Mount};
+    /// let m = Mount::tmpfs("/dev").flag(MountFlag::Strictatime);
+    /// assert_eq!(m.flags, [MountFlag::Strictatime]);
+    /// ```
+    pub fn flag(mut self, f: MountFlag) -> Mount {
+        if !self.flags.contains(&f) {
+            self.flags.push(f);
+        }
+        self
+    }
+
+    /// The `MS_*` bits of [`flags`](Mount::flags).
+    pub(crate) fn extra_flags(&self) -> libc::c_ulong {
+        self.flags.iter().fold(0, |f, x| f | x.ms_flag())
+    }
 }
 
 #[cfg(test)]
@@ -263,6 +357,9 @@ mod tests {
                 .data("size=1m")
                 .propagation(Propagation::Shared),
             Mount::fs("proc", "proc", "/proc2"),
+            Mount::tmpfs("/dev")
+                .flag(MountFlag::Strictatime)
+                .flag(MountFlag::Nodiratime),
         ] {
             let j = serde_json::to_string(&m).unwrap();
             assert_eq!(serde_json::from_str::<Mount>(&j).unwrap(), m, "{j}");

@@ -6,6 +6,12 @@
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+#[path = "resources_more.rs"]
+mod more;
+use more::merged_map;
+pub use more::{oci_shares_to_weight, page_size_bytes, NetworkLimits};
 
 /// "No limit" for any numeric limit.
 pub const UNLIMITED: u64 = u64::MAX;
@@ -35,6 +41,10 @@ pub struct MemoryLimits {
     /// On OOM kill the whole container, not one process
     /// (`memory.oom.group`, v2 only).
     pub oom_group: Option<bool>,
+    /// How eagerly the kernel swaps the container's anonymous memory, 0 to
+    /// 100 (`memory.swappiness`, v1 only: v2 has no per-cgroup knob).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub swappiness: Option<u64>,
 }
 
 /// CPU limits.
@@ -58,6 +68,13 @@ pub struct CpuLimits {
     /// Relative weight, 1 to 10000, default 100 (`cpu.weight`; v1
     /// `cpu.shares` = weight × 1024 / 100).
     pub weight: Option<u64>,
+    /// Realtime runtime in µs per [`rt_period_us`](Self::rt_period_us)
+    /// (`cpu.rt_runtime_us`, v1 only; -1 for no limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rt_runtime_us: Option<i64>,
+    /// Realtime period in µs (`cpu.rt_period_us`, v1 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rt_period_us: Option<u64>,
 }
 
 impl CpuLimits {
@@ -246,6 +263,23 @@ pub struct Resources {
     pub pids: PidsLimits,
     /// Per-device I/O throttles.
     pub block_io: Vec<BlockIoLimit>,
+    /// Relative block I/O weight, 10 to 1000 (v1 `blkio.weight` or
+    /// `blkio.bfq.weight`; v2 `io.weight` or `io.bfq.weight`, converted to
+    /// 1 to 10000 as runc does).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block_io_weight: Option<u64>,
+    /// Huge page limits in bytes by page size (`2MB`, `1GB`): v1
+    /// `hugetlb.<size>.limit_in_bytes`, v2 `hugetlb.<size>.max`. A size the
+    /// host does not have is refused.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub hugepages: BTreeMap<String, u64>,
+    /// Network class id and interface priorities (v1 only).
+    #[serde(skip_serializing_if = "NetworkLimits::is_empty")]
+    pub network: NetworkLimits,
+    /// cgroup v2 files written as given (`memory.zswap.max` = `0`), after
+    /// everything else; v2 only. Names are plain file names of the cgroup.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub unified: BTreeMap<String, String>,
 }
 
 impl Resources {
@@ -288,6 +322,28 @@ impl Resources {
     /// Add a block-device throttle.
     pub fn block_io(mut self, limit: BlockIoLimit) -> Self {
         self.block_io.push(limit);
+        self
+    }
+
+    /// Limit huge pages of `page_size` (`2MB`) to `bytes`.
+    ///
+    /// ```
+    /// let r = vpsos_core::config::Resources::default().hugepages("2MB", 64 << 20);
+    /// assert_eq!(r.hugepages["2MB"], 64 << 20);
+    /// ```
+    pub fn hugepages(mut self, page_size: &str, bytes: u64) -> Self {
+        self.hugepages.insert(page_size.into(), bytes);
+        self
+    }
+
+    /// Write the cgroup v2 file `file` with `value`.
+    ///
+    /// ```
+    /// let r = vpsos_core::config::Resources::default().unified("memory.oom.group", "1");
+    /// assert_eq!(r.unified["memory.oom.group"], "1");
+    /// ```
+    pub fn unified(mut self, file: &str, value: &str) -> Self {
+        self.unified.insert(file.into(), value.into());
         self
     }
 
@@ -351,11 +407,14 @@ impl Resources {
                 low: pick(&a.memory.low, &b.memory.low),
                 min: pick(&a.memory.min, &b.memory.min),
                 oom_group: pick(&a.memory.oom_group, &b.memory.oom_group),
+                swappiness: pick(&a.memory.swappiness, &b.memory.swappiness),
             },
             cpu: CpuLimits {
                 quota_percent: pick(&a.cpu.quota_percent, &b.cpu.quota_percent),
                 period_us: pick(&a.cpu.period_us, &b.cpu.period_us),
                 weight: pick(&a.cpu.weight, &b.cpu.weight),
+                rt_runtime_us: pick(&a.cpu.rt_runtime_us, &b.cpu.rt_runtime_us),
+                rt_period_us: pick(&a.cpu.rt_period_us, &b.cpu.rt_period_us),
             },
             cpuset: CpusetLimits {
                 cpus: pick(&a.cpuset.cpus, &b.cpuset.cpus),
@@ -365,6 +424,13 @@ impl Resources {
                 max: pick(&a.pids.max, &b.pids.max),
             },
             block_io: io,
+            block_io_weight: pick(&a.block_io_weight, &b.block_io_weight),
+            hugepages: merged_map(&a.hugepages, &b.hugepages),
+            network: NetworkLimits {
+                class_id: pick(&a.network.class_id, &b.network.class_id),
+                priorities: merged_map(&a.network.priorities, &b.network.priorities),
+            },
+            unified: merged_map(&a.unified, &b.unified),
         }
     }
 
@@ -398,6 +464,7 @@ impl Resources {
         if self.pids.max == Some(0) {
             return Err(Error::invalid("resources.pids.max", "must be at least 1"));
         }
+        self.validate_more()?;
         for (i, l) in self.block_io.iter().enumerate() {
             if [l.read_bps, l.write_bps, l.read_iops, l.write_iops].contains(&Some(0)) {
                 return Err(Error::invalid(
@@ -451,54 +518,5 @@ fn valid_list(s: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn validation_names_fields() {
-        let e = Resources::default().cpu_weight(0).validate().unwrap_err();
-        assert_eq!(e.field(), Some("resources.cpu.weight"));
-        let e = Resources::default().cpus("0-").validate().unwrap_err();
-        assert_eq!(e.field(), Some("resources.cpuset.cpus"));
-        let e = Resources::default().pids_max(0).validate().unwrap_err();
-        assert_eq!(e.field(), Some("resources.pids.max"));
-        assert!(Resources::default().cpus("0-3,6").validate().is_ok());
-        let e = Resources::default()
-            .block_io(BlockIoLimit::new(8, 0).read_bps(0))
-            .validate()
-            .unwrap_err();
-        assert_eq!(e.field(), Some("resources.block_io[0]"));
-    }
-
-    #[test]
-    fn quota_from_percent() {
-        let c = CpuLimits {
-            quota_percent: Some(50),
-            ..Default::default()
-        };
-        assert_eq!(c.quota_us(100_000), Some(50_000));
-        let c = CpuLimits {
-            quota_percent: Some(UNLIMITED),
-            ..Default::default()
-        };
-        assert_eq!(c.quota_us(100_000), None);
-    }
-
-    #[test]
-    fn merge_overrides_and_keeps() {
-        let a = Resources::default()
-            .memory_max(100)
-            .block_io(BlockIoLimit::new(8, 0).read_bps(5));
-        let b = Resources::default()
-            .pids_max(3)
-            .block_io(BlockIoLimit::new(8, 0).write_bps(7));
-        let m = a.merged(&b);
-        assert_eq!(m.memory.max, Some(100));
-        assert_eq!(m.pids.max, Some(3));
-        assert_eq!(m.block_io.len(), 1);
-        assert_eq!(m.block_io[0].read_bps, Some(5));
-        assert_eq!(m.block_io[0].write_bps, Some(7));
-        let json = serde_json::to_string(&m).unwrap();
-        assert_eq!(serde_json::from_str::<Resources>(&json).unwrap(), m);
-    }
-}
+#[path = "resources_tests.rs"]
+mod tests;

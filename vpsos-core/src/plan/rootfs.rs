@@ -130,31 +130,34 @@ pub(crate) fn plan(config: &Config, terminals: Vec<CString>) -> Result<RootfsPla
             p.base_mounts
                 .push(op(Some("mqueue"), "dev/mqueue", Some("mqueue"), nsd, None));
         }
-        for (name, major, minor) in STANDARD_DEVICES {
-            p.devices.push(DevNode {
-                name: CString::new(name).expect("static"),
-                host: CString::new(format!("/dev/{name}")).expect("static"),
-                mode: libc::S_IFCHR | 0o666,
-                dev: libc::makedev(major, minor),
-            });
-        }
-        for (target, name) in DEV_SYMLINKS {
-            p.dev_symlinks.push((
-                CString::new(target).expect("static"),
-                CString::new(name).expect("static"),
-            ));
-        }
+        standard_dev(&mut p);
         p.terminals = terminals;
     }
     for (i, m) in config.mounts.iter().enumerate() {
         p.mounts.push(user_mount(i, m)?);
     }
-    if config.default_mounts
-        && config.cgroup.enabled
-        && config.cgroup.mount
-        && ns.is_new(NamespaceKind::Cgroup)
-    {
-        p.cgroup_mounts = cgroup_mounts(config.cgroup.delegate == Some(true), sys_is_bind);
+    if let Some(i) = own_dev_tmpfs(config) {
+        // the config's mounts up to its /dev go before the nodes, the
+        // rest (and granted devices' nodes) after
+        let rest = p.mounts.split_off(i + 1);
+        p.base_mounts.append(&mut p.mounts);
+        p.mounts = rest;
+        standard_dev(&mut p);
+    }
+    if config.cgroup.enabled && config.cgroup.mount && ns.is_new(NamespaceKind::Cgroup) {
+        let delegate = config.cgroup.delegate == Some(true);
+        if config.default_mounts {
+            p.cgroup_mounts = cgroup_mounts(delegate, sys_is_bind);
+        } else if let Some(m) = config
+            .mounts
+            .iter()
+            .find(|m| m.destination == Path::new("/sys"))
+        {
+            // the config's own /sys (an OCI config's, whose cgroup mount
+            // vpsos makes this way)
+            let is_bind = matches!(m.kind, MountKind::Bind { .. });
+            p.cgroup_mounts = cgroup_mounts(delegate, is_bind);
+        }
     }
     for (i, m) in config.masked_paths.iter().enumerate() {
         p.masked.push(rel(m, &format!("masked_paths[{i}]"))?);
@@ -171,6 +174,42 @@ pub(crate) fn plan(config: &Config, terminals: Vec<CString>) -> Result<RootfsPla
         p.readonly.push(CString::new("proc/sys").expect("static"));
     }
     Ok(p)
+}
+
+/// The standard nodes and symlinks of /dev.
+fn standard_dev(p: &mut RootfsPlan) {
+    for (name, major, minor) in STANDARD_DEVICES {
+        p.devices.push(DevNode {
+            name: CString::new(name).expect("static"),
+            host: CString::new(format!("/dev/{name}")).expect("static"),
+            mode: libc::S_IFCHR | 0o666,
+            dev: libc::makedev(major, minor),
+        });
+    }
+    for (target, name) in DEV_SYMLINKS {
+        p.dev_symlinks.push((
+            CString::new(target).expect("static"),
+            CString::new(name).expect("static"),
+        ));
+    }
+}
+
+/// Without the default mounts, the index of the config's own tmpfs at
+/// /dev (an OCI config's): the OCI runtime spec has the runtime put
+/// null, zero, full, random, urandom, tty, the ptmx link and the fd,
+/// stdin, stdout and stderr links in it, as vpsos does in its own /dev.
+fn own_dev_tmpfs(config: &Config) -> Option<usize> {
+    if config.default_mounts {
+        return None;
+    }
+    config.mounts.iter().position(|m| {
+        m.destination == Path::new("/dev")
+            && match &m.kind {
+                MountKind::Tmpfs => true,
+                MountKind::Fs { fstype, .. } => fstype == "tmpfs",
+                MountKind::Bind { .. } => false,
+            }
+    })
 }
 
 /// The container's view of its cgroup at /sys/fs/cgroup (read-only unless
@@ -275,6 +314,7 @@ fn user_mount(i: usize, m: &crate::config::Mount) -> Result<MountOp> {
     if m.noexec {
         flags |= libc::MS_NOEXEC;
     }
+    flags |= m.extra_flags();
     let target = rel(&m.destination, &field("destination"))?;
     let data = m
         .data
@@ -353,5 +393,37 @@ mod tests {
         assert!(p.mounts[0].target_is_file);
         assert_eq!(p.mount_label(6), "/etc/host-name (bind from /etc/hostname)");
         assert_eq!(p.masked[0].to_str().unwrap(), "proc/acpi");
+    }
+
+    #[test]
+    fn a_configs_own_dev_tmpfs_gets_the_standard_nodes() {
+        let mut c = Config::builder("/srv/ct")
+            .id_maps(IdMap::single(0, 100000, 65536))
+            .build()
+            .unwrap();
+        c.default_mounts = false;
+        c.mounts = vec![
+            Mount::fs("proc", "proc", "/proc"),
+            Mount::tmpfs("/dev").data("mode=755"),
+            Mount::fs("devpts", "devpts", "/dev/pts"),
+        ];
+        let p = plan(&c, vec![]).unwrap();
+        let base: Vec<_> = p
+            .base_mounts
+            .iter()
+            .map(|m| m.target.to_str().unwrap())
+            .collect();
+        assert_eq!(base, ["proc", "dev"]);
+        assert_eq!(p.mounts[0].target.to_str().unwrap(), "dev/pts");
+        assert_eq!(p.devices.len(), STANDARD_DEVICES.len());
+        assert!(p
+            .dev_symlinks
+            .iter()
+            .any(|(t, n)| t.to_str() == Ok("pts/ptmx") && n.to_str() == Ok("ptmx")));
+        assert_eq!(p.mount_label(2), "/dev/pts (devpts)");
+        // without a /dev of its own: nothing made
+        c.mounts.remove(1);
+        let p = plan(&c, vec![]).unwrap();
+        assert!(p.devices.is_empty() && p.base_mounts.is_empty());
     }
 }

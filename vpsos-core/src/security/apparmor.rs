@@ -50,6 +50,18 @@ pub struct AppArmor {
     pub nesting: bool,
     /// Extra rules, appended verbatim (`deny /srv/** w,`).
     pub rules: Vec<String>,
+    /// Confine with this profile, already loaded on the host, instead of a
+    /// generated one (OCI's `process.apparmorProfile`): vpsos then loads,
+    /// stacks and unloads nothing, and `name`, `nesting` and `rules` are
+    /// unused.
+    ///
+    /// ```
+    /// use vpsos_core::security::apparmor::{AppArmor, Mode};
+    /// let a = AppArmor::existing("docker-default");
+    /// assert_eq!((a.mode, a.profile.as_deref()), (Mode::On, Some("docker-default")));
+    /// ```
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 impl Default for AppArmor {
@@ -59,6 +71,36 @@ impl Default for AppArmor {
             name: "vpsos-{id}".into(),
             nesting: false,
             rules: vec![],
+            profile: None,
+        }
+    }
+}
+
+impl AppArmor {
+    /// Confine with the loaded profile `profile` (mode on).
+    ///
+    /// ```
+    /// let a = vpsos_core::security::apparmor::AppArmor::existing("unconfined");
+    /// assert!(a.validate().is_ok());
+    /// ```
+    pub fn existing(profile: impl Into<String>) -> AppArmor {
+        AppArmor {
+            mode: Mode::On,
+            profile: Some(profile.into()),
+            ..AppArmor::default()
+        }
+    }
+
+    /// No AppArmor (mode off).
+    ///
+    /// ```
+    /// use vpsos_core::security::apparmor::{AppArmor, Mode};
+    /// assert_eq!(AppArmor::off().mode, Mode::Off);
+    /// ```
+    pub fn off() -> AppArmor {
+        AppArmor {
+            mode: Mode::Off,
+            ..AppArmor::default()
         }
     }
 }
@@ -201,6 +243,20 @@ impl AppArmor {
                     self.name
                 ),
             ));
+        }
+        if let Some(p) = &self.profile {
+            if p.is_empty() || p.contains(['\0', '\n']) {
+                return Err(Error::invalid(
+                    "apparmor.profile",
+                    format!("{p:?}: not a profile name"),
+                ));
+            }
+            if self.nesting || !self.rules.is_empty() {
+                return Err(Error::invalid(
+                    "apparmor.rules",
+                    "nesting and rules belong to a generated profile, not an existing one",
+                ));
+            }
         }
         for (i, r) in self.rules.iter().enumerate() {
             let r = r.trim();
@@ -358,6 +414,16 @@ pub(crate) fn plan(a: &AppArmor, id: &str) -> Result<Option<Applied>> {
         }
         _ => {}
     }
+    if let Some(p) = &a.profile {
+        // not ours: no namespace, no file, nothing to load or unload
+        return Ok(Some(Applied {
+            profile: p.clone(),
+            namespace: String::new(),
+            label: Some(p.clone()),
+            skipped: None,
+            file: PathBuf::new(),
+        }));
+    }
     applied.label = Some(format!("{name}//&:{name}:"));
     Ok(Some(applied))
 }
@@ -368,6 +434,16 @@ pub(crate) fn load_planned(a: &AppArmor, applied: &Applied) -> Result<()> {
         return Ok(());
     }
     let name = &applied.profile;
+    if applied.namespace.is_empty() {
+        // an existing profile: it must be there
+        if !is_loaded(name) {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!("AppArmor profile {name} (apparmor.profile) is not loaded"),
+            ));
+        }
+        return Ok(());
+    }
     load(&policy_dir(), name, &a.profile_text(name))
         .map_err(|e| e.context(format!("loading AppArmor profile {name}")))?;
     let ns_dir = Path::new(SECURITYFS)
@@ -385,7 +461,7 @@ pub(crate) fn load_planned(a: &AppArmor, applied: &Applied) -> Result<()> {
 
 /// Remove the namespace and unload the profile (both may be gone).
 pub(crate) fn unload(a: &Applied) -> Result<()> {
-    if a.label.is_none() {
+    if a.label.is_none() || a.namespace.is_empty() {
         return Ok(());
     }
     let ns_dir = Path::new(SECURITYFS)
@@ -456,77 +532,5 @@ fn remove_cached(file: &Path) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn profile_has_the_name_the_namespace_and_the_options() {
-        let a = AppArmor {
-            nesting: true,
-            rules: vec!["deny /srv/** w,".into()],
-            ..AppArmor::default()
-        };
-        let name = a.profile_name("ct1");
-        assert_eq!(name, "vpsos-ct1");
-        let t = a.profile_text(&name);
-        assert!(t.contains("change_profile -> **,"), "{t}");
-        assert!(t.contains("deny /proc/sysrq-trigger rwklx,"));
-        assert!(t.contains("mount fstype=proc,"));
-        assert!(t.trim_end().ends_with("deny /srv/** w,\n}"));
-        // rbinds only into systemd's unit roots, unless nesting
-        assert!(!AppArmor::default()
-            .profile_text("x")
-            .contains("(rw,rbind),"));
-    }
-
-    #[test]
-    fn unloading_removes_the_parsers_cache_of_the_profile() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("vpsos-ct1");
-        let cache = dir.path().join("cache/6b0d76a2.0");
-        fs::create_dir_all(&cache).unwrap();
-        for f in ["vpsos-ct1", "vpsos-ct10", ".features"] {
-            fs::write(cache.join(f), "x").unwrap();
-        }
-        remove_cached(&file);
-        let mut left: Vec<String> = fs::read_dir(&cache)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        left.sort();
-        assert_eq!(left, [".features", "vpsos-ct10"]);
-        remove_cached(&dir.path().join("no-cache-dir/x")); // nothing there: fine
-    }
-
-    #[test]
-    fn validation_names_the_field() {
-        let a = AppArmor {
-            name: "ct/1".into(),
-            ..AppArmor::default()
-        };
-        assert_eq!(a.validate().unwrap_err().field(), Some("apparmor.name"));
-        let a = AppArmor {
-            rules: vec!["deny /x w,".into(), "deny /y w".into()],
-            ..AppArmor::default()
-        };
-        assert_eq!(a.validate().unwrap_err().field(), Some("apparmor.rules[1]"));
-    }
-
-    #[test]
-    fn off_and_auto_without_apparmor_load_nothing() {
-        let off = AppArmor {
-            mode: Mode::Off,
-            ..AppArmor::default()
-        };
-        assert!(plan(&off, "x").unwrap().is_none());
-        if !crate::HostFeatures::get().apparmor {
-            let a = plan(&AppArmor::default(), "x").unwrap().unwrap();
-            assert!(a.label.is_none() && a.skipped.is_some());
-            let on = AppArmor {
-                mode: Mode::On,
-                ..AppArmor::default()
-            };
-            assert_eq!(plan(&on, "x").unwrap_err().kind(), ErrorKind::Unsupported);
-        }
-    }
-}
+#[path = "apparmor_tests.rs"]
+mod tests;
