@@ -239,6 +239,13 @@ pub(super) fn make(
              (process.terminal gives the init a terminal of its own)",
         ));
     }
+    if !detached && config.process.terminal && terminal_count(config) == 0 {
+        return Err(Error::invalid(
+            "process.terminal",
+            "with a monitor the init's terminal is the console, which needs console.enabled \
+             and the default /dev (default_mounts); Reaper::Subreaper gives it a pty of its own",
+        ));
+    }
     let mut st = planned(rt, id, config, detached)?;
     check_init(config, st.init_kind.unwrap_or(InitKind::Other))?;
     if let Some(p) = &st.cgroup {

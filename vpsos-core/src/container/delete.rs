@@ -85,6 +85,10 @@ pub(crate) fn teardown(dir: &Path, st: &StateFile, bound: Duration) -> (Recovere
     if let Some(fd) = st.init.and_then(|r| r.open()) {
         done.processes.push(st.init.expect("opened").pid);
         let _ = pidfd_signal(&fd, libc::SIGKILL);
+        // a frozen init dies of it only once thawed
+        if let Some(cg) = cgroup.as_ref().filter(|cg| cg.is_frozen().unwrap_or(false)) {
+            let _ = cg.thaw();
+        }
         if let Err(e) = until.wait_readable(std::os::fd::AsRawFd::as_raw_fd(&fd)) {
             errors.push(e);
         }

@@ -321,14 +321,8 @@ pub(crate) fn init_plan(
     report_fd: libc::c_int,
     fds: &mut PlanFds,
 ) -> Result<ChildPlan> {
+    // (without one, create decides: a pty made inside, or an error)
     let console = terminals.first().filter(|_| config.process.terminal);
-    // (a detached create asks for a terminal made inside instead)
-    if config.process.terminal && console.is_none() && config.console.enabled {
-        return Err(Error::invalid(
-            "process.terminal",
-            "a console needs the default /dev (default_mounts)",
-        ));
-    }
     let mut plan = ChildPlan {
         role: Role::Init,
         clone_flags: 0,

@@ -197,13 +197,6 @@ fn convert(spec: &Spec, bundle: Option<&Path>) -> Result<Config> {
         .ok_or_else(|| bad("linux", "missing: a Linux container needs its namespaces"))?;
     let l = linux::convert(linux)?;
     let (mounts, cgroup_mount) = mounts::convert(spec.mounts().as_deref().unwrap_or(&[]), bundle)?;
-    if oci_process.terminal() == Some(true) {
-        return Err(bad(
-            "process.terminal",
-            "vpsos gives an init a terminal only in its own default /dev, which an OCI \
-             config replaces; run the init with pipes (terminal false)",
-        ));
-    }
     let mut cgroup = l.cgroup.clone();
     cgroup.mount = false;
     cgroup.delegate = Some(false);
@@ -219,6 +212,21 @@ fn convert(spec: &Spec, bundle: Option<&Path>) -> Result<Config> {
         cgroup.delegate = Some(!readonly);
     }
     let nonempty = |s: &Option<String>| s.clone().filter(|s| !s.is_empty());
+    // the uts parameters are what hostname and domainname set
+    let mut sysctl = l.sysctl;
+    let mut uts = |key: &str, field: &Option<String>| -> Result<Option<String>> {
+        let given = nonempty(field);
+        match sysctl.remove(key) {
+            Some(v) if given.as_ref().is_some_and(|g| *g != v) => Err(bad(
+                format!("linux.sysctl.{key}"),
+                format!("{v:?} differs from the config's own {given:?}"),
+            )),
+            Some(v) => Ok(Some(v)),
+            None => Ok(given),
+        }
+    };
+    let hostname = uts("kernel.hostname", spec.hostname())?;
+    let domainname = uts("kernel.domainname", spec.domainname())?;
     let apparmor = match apparmor_profile {
         Some(p) => crate::security::apparmor::AppArmor::existing(p),
         None => crate::security::apparmor::AppArmor::off(),
@@ -227,8 +235,8 @@ fn convert(spec: &Spec, bundle: Option<&Path>) -> Result<Config> {
         rootfs,
         readonly_rootfs: root.readonly().unwrap_or(false),
         idmapped_rootfs: false,
-        hostname: nonempty(spec.hostname()),
-        domainname: nonempty(spec.domainname()),
+        hostname,
+        domainname,
         namespaces: l.namespaces,
         uid_map: l.uid_map,
         gid_map: l.gid_map,
@@ -249,7 +257,7 @@ fn convert(spec: &Spec, bundle: Option<&Path>) -> Result<Config> {
         apparmor,
         interfaces: vec![],
         console: Console::none(),
-        sysctl: l.sysctl,
+        sysctl,
         personality: l.personality,
         hooks: hooks(spec)?,
         annotations: spec

@@ -278,3 +278,29 @@ fn overlaps(a: &DeviceRule, b: &DeviceRule) -> bool {
         || (a.access.mknod && b.access.mknod);
     kind && num(a.major, b.major) && num(a.minor, b.minor) && acc
 }
+
+impl Resources {
+    /// The limits an OCI `linux.resources` sets, for a live update (as
+    /// `runc update --resources` takes them): what it leaves out stays as
+    /// it is (no default pids limit is added). Its `devices` are not
+    /// limits: a container's device list changes through
+    /// `Container::grant_device`/`revoke_device`, so they are left aside
+    /// here, as runc's `update` does.
+    ///
+    /// ```
+    /// let r: oci_spec::runtime::LinuxResources =
+    ///     serde_json::from_str(r#"{"memory": {"limit": 67108864}, "pids": {"limit": 50}}"#).unwrap();
+    /// let r = vpsos_core::config::Resources::from_oci(&r)?;
+    /// assert_eq!((r.memory.max, r.pids.max), (Some(64 << 20), Some(50)));
+    /// let r = vpsos_core::config::Resources::from_oci(&Default::default())?;
+    /// assert_eq!(r.pids.max, None);
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
+    pub fn from_oci(r: &LinuxResources) -> Result<Resources> {
+        let (mut out, _) = convert(Some(r))?;
+        if r.pids().is_none() {
+            out.pids.max = None;
+        }
+        Ok(out)
+    }
+}

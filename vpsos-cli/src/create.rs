@@ -1,0 +1,163 @@
+//! `create` and `run`: a container from an OCI bundle, its init
+//! re-parented to the caller's subreaper (conmon, containerd's shim) or,
+//! for a foreground `run`, to this process, which waits for it.
+
+use crate::cli::{CreateArgs, RunArgs};
+use crate::log::Log;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use vpsos_core::{Config, Container, CreateOptions, Reaper, Runtime, Stdio};
+
+/// `vpsos create ID --bundle DIR ...`.
+pub fn create(rt: &Runtime, a: &CreateArgs, log: &Log) -> Result<i32, String> {
+    let (ct, console) = make(rt, a, false, log)?;
+    drop(console);
+    drop(ct);
+    Ok(0)
+}
+
+/// `vpsos run ID --bundle DIR [--detach] ...`: create and start; in the
+/// foreground, wait for the init, delete the container (unless --keep)
+/// and exit with the init's status.
+pub fn run(rt: &Runtime, a: &RunArgs, log: &Log) -> Result<i32, String> {
+    if a.detach {
+        let (ct, _console) = make(rt, &a.create, false, log)?;
+        return start_or_remove(&ct).map(|_| 0);
+    }
+    crate::reap::become_subreaper()?;
+    let signals = crate::signals::block_forwarded()?;
+    let (ct, console) = make(rt, &a.create, true, log)?;
+    let _raw = console.as_ref().map(|_| crate::console::RawMode::enter());
+    let resize_fd = match &console {
+        Some(m) => Some(m.try_clone().map_err(|e| format!("dup: {e}"))?),
+        None => None,
+    };
+    let relay = match console {
+        Some(m) => {
+            crate::console::copy_size(&m);
+            Some(crate::console::relay(m)?)
+        }
+        None => None,
+    };
+    // before the start: a quick init may be gone right after it
+    let pid = ct
+        .pid()
+        .ok_or("the container's init ended during its setup")?;
+    let pidfd = ct.pidfd().map_err(crate::describe)?;
+    start_or_remove(&ct)?;
+    let resize = || {
+        if let Some(m) = &resize_fd {
+            crate::console::copy_size(m);
+        }
+    };
+    let code = crate::reap::wait_forwarding(pid, &pidfd, &signals, &resize)?;
+    if let Some(r) = relay {
+        let _ = r.join();
+    }
+    if !a.keep {
+        ct.delete_force().map_err(crate::describe)?;
+    }
+    Ok(code)
+}
+
+fn start_or_remove(ct: &Container) -> Result<(), String> {
+    ct.start().map_err(|e| {
+        // a failed start removes the container itself; anything else left
+        let _ = ct.delete_force();
+        e.to_string()
+    })
+}
+
+/// Create the container; the init's pty master goes to --console-socket
+/// or, when `relay` (a foreground run), back to the caller.
+fn make(
+    rt: &Runtime,
+    a: &CreateArgs,
+    relay: bool,
+    log: &Log,
+) -> Result<(Container, Option<OwnedFd>), String> {
+    let bundle = absolute(&a.bundle)?;
+    let config = Config::from_oci_bundle(&bundle).map_err(crate::describe)?;
+    if config.process.terminal && a.console_socket.is_none() && !relay {
+        return Err(
+            "cannot allocate tty if runc will detach without setting console socket".into(),
+        );
+    }
+    if !config.process.terminal && a.console_socket.is_some() {
+        return Err("cannot use console socket if runc will not detach or allocate tty".into());
+    }
+    let opts = CreateOptions {
+        stdin: Stdio::Inherit,
+        stdout: Stdio::Inherit,
+        stderr: Stdio::Inherit,
+        extra_fds: preserved_fds(a.preserve_fds)?,
+        reaper: Reaper::Subreaper,
+    };
+    let ct = rt.create(&a.id, &config, opts).map_err(crate::describe)?;
+    let done = (|| {
+        if let Ok(st) = ct.state() {
+            for name in st.seccomp_skipped {
+                log.warn(&format!(
+                    "the seccomp profile names {name}, which this libseccomp does not know: no rule for it"
+                ));
+            }
+        }
+        let console = ct.take_console();
+        let console = match (&a.console_socket, console) {
+            (Some(sock), Some(m)) => {
+                crate::console::send_to_socket(sock, &m)?;
+                None
+            }
+            (_, m) => m,
+        };
+        if let Some(p) = &a.pid_file {
+            write_pid_file(p, ct.pid().unwrap_or(0))?;
+        }
+        Ok(console)
+    })();
+    match done {
+        Ok(console) => Ok((ct, console)),
+        Err(e) => {
+            let _ = ct.delete_force();
+            Err(e)
+        }
+    }
+}
+
+/// Our fds 3 .. 3+n, moved into the container.
+pub fn preserved_fds(n: u32) -> Result<Vec<OwnedFd>, String> {
+    (0..n as i32)
+        .map(|i| {
+            let fd = 3 + i;
+            // SAFETY: F_GETFD only checks that the fd is open.
+            if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+                return Err(format!("--preserve-fds: fd {fd} is not open"));
+            }
+            // SAFETY: the caller handed us these fds for the container.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        })
+        .collect()
+}
+
+/// Write `pid` to `path` atomically (a temp file renamed), no newline.
+pub fn write_pid_file(path: &Path, pid: i32) -> Result<(), String> {
+    let path = absolute(path)?;
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let tmp = dir.join(format!(
+        ".{}.{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("pid"),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, pid.to_string())
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .map_err(|e| format!("writing pid file {}: {e}", path.display()))
+}
+
+/// `p` made absolute against the working directory.
+pub fn absolute(p: &Path) -> Result<PathBuf, String> {
+    if p.is_absolute() {
+        return Ok(p.to_path_buf());
+    }
+    let cwd = std::env::current_dir().map_err(|e| format!("working directory: {e}"))?;
+    Ok(cwd.join(p))
+}
