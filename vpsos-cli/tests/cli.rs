@@ -355,3 +355,27 @@ fn features_spec_and_list() {
     assert_eq!(e.ok(&["list", "-q"]).trim(), e.name);
     e.ok(&["delete", "--force", &e.name]);
 }
+
+#[test]
+fn without_a_cgroup_namespace_the_cgroup_mount_is_its_own_directories() {
+    require_root!();
+    for userns in [true, false] {
+        let e = Env::new("cgbind");
+        let id = format!("{}-{userns}", e.name);
+        let script =
+            "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; \
+                      echo 7 > /sys/fs/cgroup/pids/pids.max 2>/dev/null || echo read-only";
+        let mut c = config(&id, &["sh", "-c", script], userns);
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        ns.retain(|n| n["type"] != "cgroup");
+        c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 42});
+        c["mounts"].as_array_mut().unwrap().push(serde_json::json!({
+            "destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+            "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]
+        }));
+        let b = e.bundle("b", &c);
+        let o = e.vpsos(&["run", "-b", b.to_str().unwrap(), &id]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "42\nread-only\n");
+    }
+}

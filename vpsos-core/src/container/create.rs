@@ -291,7 +291,9 @@ fn build(
     // v1: the cgroup dirs (one per hierarchy), limits and device rules
     // are made on another thread while the plan is built, the child is
     // cloned and it mounts its rootfs; the spawn joins it to attach
-    let late = config.cgroup.enabled && !cgroup_before_clone();
+    let late = config.cgroup.enabled
+        && !cgroup_before_clone()
+        && !crate::plan::rootfs::cgroup_binds(config);
     let spawned = std::thread::scope(|sc| {
         let pending = late.then(|| {
             let path = config.cgroup.resolve(id);
@@ -401,7 +403,8 @@ fn spawn_init(
 ) -> Result<spawn::Spawned> {
     let id = &st.id;
     // v2: the cgroup must exist before clone (CLONE_INTO_CGROUP)
-    let cgroup = if config.cgroup.enabled && cgroup_before_clone() {
+    let binds = crate::plan::rootfs::cgroup_binds(config);
+    let cgroup = if config.cgroup.enabled && (cgroup_before_clone() || binds) {
         Some(make_cgroup(&config.cgroup.resolve(id), config)?)
     } else {
         None
@@ -512,6 +515,10 @@ fn spawn_init(
     }
     if let Some(r) = plan.rootfs.as_mut() {
         crate::plan::rootfs::add_device_nodes(r, &nodes)?;
+        if binds {
+            let writable = config.cgroup.delegate == Some(true);
+            crate::plan::rootfs::add_cgroup_binds(r, &config.cgroup.resolve(id), writable)?;
+        }
     }
     plan.wait_cgroup = late.is_some();
     let mut rlimits = Vec::new();

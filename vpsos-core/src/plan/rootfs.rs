@@ -274,6 +274,64 @@ fn cgroup_mounts(delegate: bool, sys_is_bind: bool) -> Vec<MountOp> {
     v
 }
 
+/// Whether the container's view of its cgroup is made of binds of its
+/// host cgroup directories: it wants /sys/fs/cgroup mounted but has no
+/// cgroup namespace of its own to mount cgroupfs in (runc's way on v1,
+/// what podman asks for there). The binds come from the host's tree, so
+/// the cgroup must exist before the clone.
+pub(crate) fn cgroup_binds(config: &Config) -> bool {
+    config.cgroup.enabled
+        && config.cgroup.mount
+        && !config.namespaces.is_new(NamespaceKind::Cgroup)
+        && (config.default_mounts
+            || config
+                .mounts
+                .iter()
+                .any(|m| m.destination == Path::new("/sys")))
+}
+
+/// The binds of [`cgroup_binds`] for cgroup `path`, after the config's
+/// mounts: the container's directory of each hierarchy at the place the
+/// hierarchy has on the host (v1: under a tmpfs at /sys/fs/cgroup),
+/// read-only unless `writable` (delegated).
+pub(crate) fn add_cgroup_binds(p: &mut RootfsPlan, path: &str, writable: bool) -> Result<()> {
+    let nsd = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+    let remount = nsd | if writable { 0 } else { libc::MS_RDONLY };
+    let bind = |source: &Path, target: &str| -> Result<MountOp> {
+        Ok(MountOp {
+            source: Some(cstr(source.as_os_str().as_bytes(), "cgroup.path")?),
+            remount_flags: remount,
+            label: format!("/{target} (bind of {})", source.display()),
+            ..op(None, target, None, libc::MS_BIND, None)
+        })
+    };
+    let hierarchies = crate::cgroup::hierarchies();
+    if crate::HostFeatures::get().cgroup_mode == crate::CgroupMode::Unified {
+        if let Some(h) = hierarchies.iter().find(|h| h.v2) {
+            p.mounts
+                .push(bind(&h.mountpoint.join(path), "sys/fs/cgroup")?);
+        }
+        return Ok(());
+    }
+    p.mounts.push(op(
+        Some("tmpfs"),
+        "sys/fs/cgroup",
+        Some("tmpfs"),
+        nsd,
+        Some("mode=755,size=64k"),
+    ));
+    for h in hierarchies {
+        let Some(name) = h.mountpoint.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        p.mounts.push(bind(
+            &h.mountpoint.join(path),
+            &format!("sys/fs/cgroup/{name}"),
+        )?);
+    }
+    Ok(())
+}
+
 /// Bind mounts of granted devices' host nodes, `(path in the container,
 /// host node, rule)`, to go before the config's own mounts.
 pub(crate) fn add_device_nodes(

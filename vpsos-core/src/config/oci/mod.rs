@@ -200,14 +200,9 @@ fn convert(spec: &Spec, bundle: Option<&Path>) -> Result<Config> {
     let mut cgroup = l.cgroup.clone();
     cgroup.mount = false;
     cgroup.delegate = Some(false);
-    if let Some((i, readonly)) = cgroup_mount {
-        if !l.namespaces.is_new(super::NamespaceKind::Cgroup) {
-            return Err(bad(
-                format!("mounts[{i}]"),
-                "vpsos mounts the container's cgroupfs only in a new cgroup namespace: \
-                 add {\"type\": \"cgroup\"} to linux.namespaces",
-            ));
-        }
+    // a new cgroup namespace: cgroupfs mounted in it; none: the
+    // container's own cgroup directories bound (as runc does on v1)
+    if let Some((_, readonly)) = cgroup_mount {
         cgroup.mount = true;
         cgroup.delegate = Some(!readonly);
     }
