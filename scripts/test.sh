@@ -3,7 +3,8 @@
 # tests on this host, the C tests of libvpsos, the Ruby and Python bindings' tests,
 # the leak check, the fuzz
 # targets for a few seconds each, then the integration and C tests again in
-# the test VM (pure cgroup v2, AppArmor, ZFS). The last line is the summary
+# the test VM (pure cgroup v2, AppArmor, ZFS); podman and containerd drive
+# the vpsos CLI on both. The last line is the summary
 # over every run: "summary: N passed, N failed, N skipped".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,11 @@ echo "=== host: Ruby tests (bindings/ruby)"
 echo "=== host: Python tests (bindings/python)"
 { bash bindings/python/build.sh && bash bindings/python/run-tests.sh; } 2>&1 | tee "$LOG/py.log"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
+# the OCI CLI as podman (through conmon) and containerd (through its runc
+# shim) drive it: tests/oci-clients (each client private, cleaned up)
+echo "=== host: OCI clients (podman, containerd) with the vpsos CLI"
+{ cargo build -q -p vpsos-cli && bash tests/oci-clients/run.sh; } 2>&1 | tee "$LOG/oci.log"
+[ "${PIPESTATUS[0]}" = 0 ] || status=1
 echo "=== host: leak check"
 bash tests/check-leaks.sh || status=1
 
@@ -38,8 +44,9 @@ echo "=== host: fuzz targets, ${VPSOS_FUZZ_SECONDS:-10} s each"
 FUZZ_BUILD=dev bash scripts/fuzz.sh "${VPSOS_FUZZ_SECONDS:-10}" 2>&1 | tee "$LOG/fuzz.log"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 
-echo "=== test VM: integration tests, C, Ruby and Python tests"
-VPSOS_VM_C_TESTS=1 VPSOS_VM_RB_TESTS=1 VPSOS_VM_PY_TESTS=1 tests/vm/run --tests 2>&1 | tee "$LOG/vm.log"
+echo "=== test VM: integration tests, C, Ruby, Python and OCI client tests"
+VPSOS_VM_C_TESTS=1 VPSOS_VM_RB_TESTS=1 VPSOS_VM_PY_TESTS=1 VPSOS_VM_OCI_TESTS=1 \
+  tests/vm/run --tests -p vpsos -p vpsos-cli 2>&1 | tee "$LOG/vm.log"
 [ "${PIPESTATUS[0]}" = 0 ] || status=1
 # the VM has every feature (cgroup v2, AppArmor, ZFS): nothing may skip there
 if grep -q 'SKIPPED [^ ]*: ' "$LOG/vm.log"; then
@@ -51,7 +58,7 @@ fi
 # another test spawns them (reported as ignored with "helper:"); a test that
 # returned early because the host lacks a feature ("SKIPPED <test>: why")
 # counts as skipped, not passed
-read -r passed failed ignored < <(cat "$LOG/host.log" "$LOG/c.log" "$LOG/rb.log" "$LOG/py.log" "$LOG/fuzz.log" "$LOG/vm.log" | awk '
+read -r passed failed ignored < <(cat "$LOG/host.log" "$LOG/c.log" "$LOG/rb.log" "$LOG/py.log" "$LOG/oci.log" "$LOG/fuzz.log" "$LOG/vm.log" | awk '
   /^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i;
                     if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) g += $i } }
   / \.\.\. ignored, helper:/ { h++ }
