@@ -7,7 +7,7 @@
 #   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]
 #
 # Targets: config_json, idmap, oci_seccomp, zfs_properties, netlink_reply,
-# export_header (fuzz/fuzz_targets/*.rs say what each checks).
+# export_header, oci_config (fuzz/fuzz_targets/*.rs say what each checks).
 #
 # Longer on demand, e.g. an hour per target, or one target for a night:
 #   scripts/fuzz.sh 3600
@@ -54,8 +54,8 @@ if [ $# -gt 0 ]; then targets=("$@"); else
 fi
 # longest input tried, per target: a description with every feature is
 # about 8 KiB of JSON; a link dump datagram holds a few links in 3.4 KiB
-max_len() { case $1 in config_json|export_header) echo 16384 ;; *) echo 4096 ;; esac; }
-dict() { case $1 in config_json|export_header|oci_seccomp) echo fuzz/dict/json.dict ;;
+max_len() { case $1 in config_json|export_header|oci_config) echo 16384 ;; *) echo 4096 ;; esac; }
+dict() { case $1 in config_json|export_header|oci_seccomp|oci_config) echo fuzz/dict/json.dict ;;
   idmap) echo fuzz/dict/idmap.dict ;; zfs_properties) echo fuzz/dict/zfs.dict ;; esac; }
 
 start=$SECONDS

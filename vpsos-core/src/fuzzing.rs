@@ -62,3 +62,11 @@ pub fn seccomp_compile(
 ) -> Result<crate::security::seccomp::CompiledFilter> {
     crate::security::seccomp_bpf::compile_uncached(p)
 }
+
+/// An OCI runtime-spec `config.json` as `Config::from_oci_bundle` reads
+/// it (fields the `oci-spec` crate would drop refused), imported without
+/// a bundle directory.
+pub fn oci_config(text: &str) -> Result<Config> {
+    let spec = crate::config::oci::parse_spec(text)?;
+    Config::from_oci(&spec)
+}

@@ -13,7 +13,7 @@ mod init;
 mod mount;
 mod namespaces;
 mod network;
-mod oci;
+pub(crate) mod oci;
 mod process;
 mod resources;
 mod sysctl;
