@@ -111,7 +111,7 @@ pub(crate) fn locked_mount_ns(pid: i32) -> Result<OwnedFd> {
     super::restore_signals(&old_mask);
     if r >= 0 {
         // SAFETY: CLONE_PIDFD made it; no exit signal, so only we reap.
-        super::monitor::reap_quietly(&unsafe { OwnedFd::from_raw_fd(pidfd) });
+        super::sys::reap_quietly(&unsafe { OwnedFd::from_raw_fd(pidfd) });
     }
     // SAFETY: the mapping made above; the helper is gone.
     unsafe { libc::munmap(stack, STACK) };

@@ -403,7 +403,7 @@ pub(crate) fn launch(
     // SAFETY: CLONE_PIDFD stored a new fd; B has no exit signal, so only
     // __WALL reaps it (and nobody's waitpid(-1) can).
     let b = unsafe { OwnedFd::from_raw_fd(b_pidfd) };
-    reap_quietly(&b);
+    sys::reap_quietly(&b);
     // SAFETY: B is gone; only M may still write `d`, and not these fields.
     let (m_pidfd, m_errno) = unsafe { ((*d).m_pidfd, (*d).m_errno) };
     if m_errno != 0 {
@@ -435,7 +435,7 @@ pub(crate) fn launch(
     let monitor = if launch.detached {
         None
     } else {
-        Some((pid_of(&monitor_pidfd)?, monitor_pidfd))
+        Some((sys::pid_of(&monitor_pidfd)?, monitor_pidfd))
     };
     Ok((
         Launched {
@@ -572,41 +572,6 @@ unsafe fn place_fds(fds: &[RawFd], pidfd: c_int, exe: c_int) -> std::result::Res
         return Err(errno());
     }
     Ok(exe)
-}
-
-/// Reap a child that has no exit signal (or find it reaped already).
-pub(crate) fn reap_quietly(pidfd: &OwnedFd) {
-    loop {
-        // SAFETY: waitid on our child's pidfd with a zeroed siginfo.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PIDFD,
-                pidfd.as_raw_fd() as libc::id_t,
-                &mut info,
-                libc::WEXITED | libc::__WALL,
-            )
-        };
-        if r == 0 || errno() != libc::EINTR {
-            return;
-        }
-    }
-}
-
-/// The pid behind a pidfd (the `Pid:` line of its fdinfo).
-pub(crate) fn pid_of(pidfd: &OwnedFd) -> Result<i32> {
-    let p = format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd());
-    let s = std::fs::read_to_string(&p).map_err(|e| {
-        Error::from_errno(
-            e.raw_os_error().unwrap_or(libc::EIO),
-            format!("reading {p}"),
-        )
-    })?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("Pid:"))
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|&pid: &i32| pid > 0)
-        .ok_or_else(|| Error::from_errno(libc::ESRCH, "the monitor ended at once"))
 }
 
 #[cfg(test)]

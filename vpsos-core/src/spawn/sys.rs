@@ -4,6 +4,7 @@
 //! buffers, no allocation, no locks, no panics.
 
 use libc::{c_char, c_int, c_long, c_uint, c_ulong};
+use std::os::fd::AsRawFd;
 
 /// `struct clone_args` of clone3(2).
 #[repr(C)]
@@ -337,4 +338,39 @@ mod tests {
         sb.push_i64(i64::MIN);
         assert_eq!((&sb.buf, sb.len), (b"abcd", 4));
     }
+}
+
+/// Reap a child that has no exit signal (or find it reaped already).
+pub(crate) fn reap_quietly(pidfd: &std::os::fd::OwnedFd) {
+    loop {
+        // SAFETY: waitid on our child's pidfd with a zeroed siginfo.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::__WALL,
+            )
+        };
+        if r == 0 || errno() != libc::EINTR {
+            return;
+        }
+    }
+}
+
+/// The pid behind a pidfd (the `Pid:` line of its fdinfo).
+pub(crate) fn pid_of(pidfd: &std::os::fd::OwnedFd) -> crate::Result<i32> {
+    let p = format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd());
+    let s = std::fs::read_to_string(&p).map_err(|e| {
+        crate::Error::from_errno(
+            e.raw_os_error().unwrap_or(libc::EIO),
+            format!("reading {p}"),
+        )
+    })?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&pid: &i32| pid > 0)
+        .ok_or_else(|| crate::Error::from_errno(libc::ESRCH, "the monitor ended at once"))
 }
