@@ -300,3 +300,85 @@ fn personality_linux32_is_for_the_init_and_exec() {
     ct.delete_force().unwrap();
     assert_no_leaks(&id, &cfg.rootfs);
 }
+
+/// Receive one message with one fd on a unix socket: (payload, fd).
+fn recv_with_fd(l: &std::os::unix::net::UnixListener) -> (String, std::os::fd::OwnedFd) {
+    use std::os::fd::FromRawFd;
+    let (s, _) = l.accept().unwrap();
+    let mut buf = vec![0u8; 8192];
+    let mut cmsg = [0u8; 64];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cmsg.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = cmsg.len();
+    let n = unsafe { libc::recvmsg(s.as_raw_fd(), &mut msg, 0) };
+    assert!(n > 0, "recvmsg: {}", std::io::Error::last_os_error());
+    let c = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    assert!(!c.is_null(), "no fd came");
+    let fd = unsafe { *(libc::CMSG_DATA(c) as *const libc::c_int) };
+    (
+        String::from_utf8_lossy(&buf[..n as usize]).into_owned(),
+        unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) },
+    )
+}
+
+#[test]
+fn seccomp_listeners_go_to_the_agents_socket() {
+    require_root!();
+    use vpsos::security::seccomp::{Action, Notification, Profile, SyscallRule};
+    use vpsos::security::seccomp_socket::ListenerSocket;
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("agent.sock");
+    let agent = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let p =
+        Profile::system_container().rule(SyscallRule::new(["mkdir", "mkdirat"], Action::Notify));
+    let mut cfg = config()
+        .seccomp(Some(p))
+        .init(sh("exec 2>&1; mkdir /denied; echo done"))
+        .build()
+        .unwrap();
+    cfg.seccomp_listener = Some(ListenerSocket {
+        path: sock.clone(),
+        metadata: "agent-data".into(),
+    });
+    let id = id("agent");
+    let (r, w) = pipe();
+    let t = std::thread::spawn(move || {
+        let (payload, fd) = recv_with_fd(&agent);
+        let n = Notification::receive(&fd).unwrap();
+        n.fail(&fd, libc::EROFS).unwrap();
+        payload
+    });
+    let ct = runtime().create(&id, &cfg, capture(w)).unwrap();
+    assert!(ct.take_seccomp_listener().is_none(), "it went to the agent");
+    let pid = ct.pid().unwrap();
+    ct.start().unwrap();
+    let out = read_all(r);
+    assert!(
+        out.contains("Read-only file system") && out.contains("done"),
+        "{out}"
+    );
+    let payload: serde_json::Value = serde_json::from_str(&t.join().unwrap()).unwrap();
+    assert_eq!(payload["fds"][0], "seccompFd");
+    assert_eq!(payload["pid"], pid);
+    assert_eq!(payload["metadata"], "agent-data");
+    assert_eq!(payload["state"]["id"], id.as_str());
+    ct.wait().unwrap();
+    ct.delete().unwrap();
+    assert_no_leaks(&id, &cfg.rootfs);
+    // a listener socket without a notifying profile is refused by name
+    let mut cfg = config().init(sh("true")).build().unwrap();
+    cfg.seccomp_listener = Some(ListenerSocket {
+        path: sock,
+        metadata: String::new(),
+    });
+    assert_eq!(
+        cfg.validate().unwrap_err().field(),
+        Some("seccomp_listener")
+    );
+}

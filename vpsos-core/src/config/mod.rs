@@ -233,6 +233,11 @@ pub struct Config {
     /// JSON means the system-container default, `null` means none.
     #[serde(default = "default_seccomp")]
     pub seccomp: Option<crate::security::seccomp::Profile>,
+    /// Send the seccomp notification listeners (the init's, each exec'd
+    /// process's) to an agent's unix socket instead of handing them to
+    /// the caller (OCI `listenerPath`); needs a profile that notifies.
+    #[serde(default)]
+    pub seccomp_listener: Option<crate::security::seccomp_socket::ListenerSocket>,
     /// AppArmor: by default, confined where the host has it.
     #[serde(default)]
     pub apparmor: crate::security::apparmor::AppArmor,
@@ -339,6 +344,7 @@ impl Config {
                 writable_proc_sys: false,
                 privileged: false,
                 seccomp: default_seccomp(),
+                seccomp_listener: None,
                 apparmor: Default::default(),
                 interfaces: vec![],
                 console: Console::default(),

@@ -126,6 +126,15 @@ pub(super) fn config(c: &Config) -> Result<()> {
         }
     }
     c.hooks.validate()?;
+    if let Some(l) = &c.seccomp_listener {
+        absolute("seccomp_listener.path", &l.path)?;
+        if !c.seccomp.as_ref().is_some_and(|p| p.uses_notify()) {
+            return Err(Error::invalid(
+                "seccomp_listener",
+                "needs a seccomp profile with a notify rule (there is no listener otherwise)",
+            ));
+        }
+    }
     super::sysctl::validate(c)?;
     if let Some(b) = &c.bundle {
         absolute("bundle", b)?;

@@ -340,6 +340,7 @@ fn build(
         (None, _) => None,
         (Some(_), None) => return Err(died()),
     };
+    let listener = super::hooks::route_listener(id, config, init_ref.pid, "creating", listener)?;
     ct.adopt(
         Live {
             r: init_ref,

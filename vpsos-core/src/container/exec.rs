@@ -214,12 +214,19 @@ impl Container {
             r => r?,
         };
         drop(write);
+        let listener = super::hooks::route_listener(
+            &self.id,
+            &config,
+            spawned.process.pid,
+            "running",
+            spawned.listener,
+        )?;
         Ok(ExecProcess {
             pid: spawned.process.pid,
             pidfd: spawned.process.pidfd,
             status: Mutex::new(((!detached).then_some(read), None)),
             console: Mutex::new(spawned.pty),
-            seccomp_listener: Mutex::new(spawned.listener),
+            seccomp_listener: Mutex::new(listener),
         })
     }
 }

@@ -22,6 +22,16 @@ use std::time::Duration;
 /// {"ociVersion":"1.0.2","id":"ct1","status":"created","pid":4242,"bundle":"/b","annotations":{}}
 /// ```
 pub(crate) fn state_json(id: &str, status: &str, pid: Option<i32>, config: &Config) -> String {
+    state_value(id, status, pid, config).to_string()
+}
+
+/// The OCI state document as a JSON value.
+pub(crate) fn state_value(
+    id: &str,
+    status: &str,
+    pid: Option<i32>,
+    config: &Config,
+) -> serde_json::Value {
     let mut v = serde_json::json!({
         "ociVersion": "1.0.2",
         "id": id,
@@ -32,7 +42,27 @@ pub(crate) fn state_json(id: &str, status: &str, pid: Option<i32>, config: &Conf
     if let Some(pid) = pid {
         v["pid"] = pid.into();
     }
-    v.to_string()
+    v
+}
+
+/// Hand `listener` (of process `pid`) to the config's seccomp agent, if
+/// it names one: `None` then (the caller gets nothing), else `listener`.
+pub(crate) fn route_listener(
+    id: &str,
+    config: &Config,
+    pid: i32,
+    status: &str,
+    listener: Option<OwnedFd>,
+) -> Result<Option<OwnedFd>> {
+    match (&config.seccomp_listener, listener) {
+        (Some(agent), Some(fd)) => {
+            use std::os::fd::AsFd;
+            let state = state_value(id, status, Some(pid), config);
+            agent.send(fd.as_fd(), pid, state)?;
+            Ok(None)
+        }
+        (_, l) => Ok(l),
+    }
 }
 
 /// Where a hook runs.

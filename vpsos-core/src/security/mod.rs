@@ -7,3 +7,4 @@ pub mod apparmor;
 pub mod seccomp;
 pub(crate) mod seccomp_bpf;
 mod seccomp_notify;
+pub mod seccomp_socket;

@@ -41,19 +41,22 @@ pub(super) fn convert(l: &Linux) -> Result<LinuxParts> {
         || [&uid_map, &gid_map]
             .iter()
             .any(|m| m.as_ref().is_some_and(|m| m.to_container(0).is_some()));
+    // the agent's socket (listenerPath): the listeners go there
+    let seccomp_listener = l.seccomp().as_ref().and_then(|s| {
+        s.listener_path()
+            .clone()
+            .map(|path| crate::security::seccomp_socket::ListenerSocket {
+                path,
+                metadata: s.listener_metadata().clone().unwrap_or_default(),
+            })
+    });
     let seccomp = match l.seccomp() {
         None => None,
         Some(s) => {
             refuse(
-                s.listener_path().is_some(),
-                "linux.seccomp.listenerPath",
-                "vpsos hands a seccomp listener to its caller \
-                 (Container::take_seccomp_listener), not to a socket",
-            )?;
-            refuse(
-                s.listener_metadata().is_some(),
+                s.listener_metadata().is_some() && s.listener_path().is_none(),
                 "linux.seccomp.listenerMetadata",
-                "goes with listenerPath, which vpsos does not support",
+                "goes with listenerPath",
             )?;
             Some(
                 crate::security::seccomp::Profile::from_oci(s)
@@ -100,6 +103,7 @@ pub(super) fn convert(l: &Linux) -> Result<LinuxParts> {
         resources,
         devices,
         seccomp,
+        seccomp_listener,
         sysctl: l
             .sysctl()
             .iter()

@@ -249,6 +249,7 @@ fn convert(spec: &Spec, bundle: Option<&Path>) -> Result<Config> {
         privileged: l.privileged,
         writable_proc_sys: false,
         seccomp: l.seccomp,
+        seccomp_listener: l.seccomp_listener,
         apparmor,
         interfaces: vec![],
         console: Console::none(),
@@ -272,8 +273,9 @@ fn convert(spec: &Spec, bundle: Option<&Path>) -> Result<Config> {
 /// An error of vpsos's validation, its field renamed to OCI's where the
 /// two differ (`sysctl.x` → `linux.sysctl.x`).
 fn oci_field(e: Error) -> Error {
-    const RENAMES: [(&str, &str); 9] = [
+    const RENAMES: [(&str, &str); 10] = [
         ("rootfs", "root.path"),
+        ("seccomp_listener", "linux.seccomp.listenerPath"),
         ("sysctl", "linux.sysctl"),
         ("uid_map", "linux.uidMappings"),
         ("gid_map", "linux.gidMappings"),
@@ -350,6 +352,7 @@ pub(crate) struct LinuxParts {
     pub resources: Resources,
     pub devices: Vec<super::DeviceRule>,
     pub seccomp: Option<crate::security::seccomp::Profile>,
+    pub seccomp_listener: Option<crate::security::seccomp_socket::ListenerSocket>,
     pub sysctl: BTreeMap<String, String>,
     pub personality: Option<super::Personality>,
 }
