@@ -95,7 +95,8 @@ fn process(ct: &vpsos_core::Container, a: &ExecArgs) -> Result<Process, String> 
         let text = read_file_or_stdin(path)?;
         let oci: oci_spec::runtime::Process =
             serde_json::from_str(&text).map_err(|e| format!("--process: {e}"))?;
-        let mut p = Process::from_oci(&oci).map_err(crate::describe)?;
+        let config = ct.config().map_err(crate::describe)?;
+        let mut p = Process::from_oci_for(&oci, &config).map_err(crate::describe)?;
         if a.tty {
             p.terminal = true;
         }

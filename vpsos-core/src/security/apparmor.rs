@@ -435,13 +435,10 @@ pub(crate) fn load_planned(a: &AppArmor, applied: &Applied) -> Result<()> {
     }
     let name = &applied.profile;
     if applied.namespace.is_empty() {
-        // an existing profile: it must be there
-        if !is_loaded(name) {
-            return Err(Error::new(
-                ErrorKind::NotFound,
-                format!("AppArmor profile {name} (apparmor.profile) is not loaded"),
-            ));
-        }
+        // an existing profile: the kernel refuses the exec label if it is
+        // not there (ENOENT, named in the child's error). Not looked up in
+        // the profile list here: a caller that replaces it (podman does,
+        // before each container) can make the list miss it for a moment.
         return Ok(());
     }
     load(&policy_dir(), name, &a.profile_text(name))

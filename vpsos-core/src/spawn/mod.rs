@@ -425,6 +425,11 @@ fn child_error(m: &Msg, plan: &ChildPlan) -> Error {
             .into_iter()
             .find(|c| c.index() as usize == i)
             .map(|c| format!("{} {c}", step.name())),
+        Step::AppArmorExec => plan
+            .process
+            .apparmor_exec
+            .as_ref()
+            .map(|l| format!("writing the AppArmor label ({})", l.to_string_lossy())),
         Step::Sysctl => plan
             .sysctl
             .get(i)

@@ -33,6 +33,42 @@ impl Process {
         )?;
         Ok(process)
     }
+
+    /// [`from_oci`](Process::from_oci) for a process to exec into the
+    /// container described by `container`: an `apparmorProfile` is
+    /// accepted when it is the container's own (podman names it in every
+    /// exec), and refused otherwise.
+    ///
+    /// ```
+    /// use vpsos_core::{security::apparmor::AppArmor, Config, Process};
+    /// let mut c = Config::builder("/srv/ct").id_maps(vpsos_core::IdMap::single(0, 100000, 65536)).build()?;
+    /// c.apparmor = AppArmor::existing("containers-default");
+    /// let json = r#"{"cwd": "/", "args": ["sh"], "user": {"uid": 0, "gid": 0},
+    ///               "apparmorProfile": "containers-default"}"#;
+    /// let oci: oci_spec::runtime::Process = serde_json::from_str(json).unwrap();
+    /// assert!(Process::from_oci_for(&oci, &c).is_ok());
+    /// c.apparmor = AppArmor::off();
+    /// assert!(Process::from_oci_for(&oci, &c).is_err());
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
+    pub fn from_oci_for(
+        p: &oci_spec::runtime::Process,
+        container: &super::Config,
+    ) -> Result<Process> {
+        let (process, apparmor) = convert(p)?;
+        if let Some(name) = apparmor {
+            let own = container.apparmor.profile.as_deref();
+            refuse(
+                own != Some(name.as_str()),
+                "process.apparmorProfile",
+                &format!(
+                    "an exec'd process takes the container's AppArmor confinement ({}), not {name:?}",
+                    own.unwrap_or("none of an existing profile")
+                ),
+            )?;
+        }
+        Ok(process)
+    }
 }
 
 /// The process and its AppArmor profile name, if any.
