@@ -107,7 +107,7 @@ pub(crate) unsafe fn run(
     wait_for(sync_fd, Phase::Go);
 
     if p.fork_after {
-        enter_pid_namespace(sync_fd);
+        enter_pid_namespace(sync_fd, p.die_with_parent);
     }
 
     // before become_root: while non-dumpable, /proc/self files belong to
@@ -224,7 +224,7 @@ unsafe fn above(fd: c_int, high: c_int) -> c_int {
 /// stays the monitor's child (CLONE_PARENT) and the parent gets its
 /// pidfd. The intermediate exits here. The new process goes on only once
 /// `Pid` is sent, so the parent sees the phases in their order.
-unsafe fn enter_pid_namespace(sync_fd: c_int) {
+unsafe fn enter_pid_namespace(sync_fd: c_int, die_with_parent: bool) {
     let mut gate = [-1 as c_int; 2];
     let r = libc::pipe2(gate.as_mut_ptr(), libc::O_CLOEXEC) as _;
     check(sync_fd, r, Stage::Fork, Step::Fork, 0);
@@ -243,7 +243,10 @@ unsafe fn enter_pid_namespace(sync_fd: c_int) {
         libc::write(gate[1], b"1".as_ptr() as *const libc::c_void, 1);
         libc::_exit(0);
     }
-    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    // (not when the parent is a launch helper about to exit: detached)
+    if die_with_parent {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
+    }
     libc::close(gate[1]);
     let mut b = [0u8; 1];
     while libc::read(gate[0], b.as_mut_ptr() as *mut libc::c_void, 1) < 0 && errno() == libc::EINTR
