@@ -27,33 +27,13 @@ pub fn run(rt: &Runtime, a: &RunArgs, log: &Log) -> Result<i32, String> {
     crate::reap::become_subreaper()?;
     let signals = crate::signals::block_forwarded()?;
     let (ct, console) = make(rt, &a.create, true, log)?;
-    let _raw = console.as_ref().map(|_| crate::console::RawMode::enter());
-    let resize_fd = match &console {
-        Some(m) => Some(m.try_clone().map_err(|e| format!("dup: {e}"))?),
-        None => None,
-    };
-    let relay = match console {
-        Some(m) => {
-            crate::console::copy_size(&m);
-            Some(crate::console::relay(m)?)
-        }
-        None => None,
-    };
     // before the start: a quick init may be gone right after it
     let pid = ct
         .pid()
         .ok_or("the container's init ended during its setup")?;
     let pidfd = ct.pidfd().map_err(crate::describe)?;
     start_or_remove(&ct)?;
-    let resize = || {
-        if let Some(m) = &resize_fd {
-            crate::console::copy_size(m);
-        }
-    };
-    let code = crate::reap::wait_forwarding(pid, &pidfd, &signals, &resize)?;
-    if let Some(r) = relay {
-        let _ = r.join();
-    }
+    let code = crate::reap::foreground(pid, &pidfd, console, &signals)?;
     if !a.keep {
         ct.delete_force().map_err(crate::describe)?;
     }

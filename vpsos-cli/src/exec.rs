@@ -63,29 +63,8 @@ pub fn exec(rt: &Runtime, a: &ExecArgs, _log: &Log) -> Result<i32, String> {
     let Some(signals) = signals else {
         return Ok(0);
     };
-    let _raw = console.as_ref().map(|_| crate::console::RawMode::enter());
-    let resize_fd = match &console {
-        Some(m) => Some(m.try_clone().map_err(|e| format!("dup: {e}"))?),
-        None => None,
-    };
-    let relay = match console {
-        Some(m) => {
-            crate::console::copy_size(&m);
-            Some(crate::console::relay(m)?)
-        }
-        None => None,
-    };
     let pidfd = p.pidfd().map_err(crate::describe)?;
-    let resize = || {
-        if let Some(m) = &resize_fd {
-            crate::console::copy_size(m);
-        }
-    };
-    let code = crate::reap::wait_forwarding(p.pid(), &pidfd, &signals, &resize)?;
-    if let Some(r) = relay {
-        let _ = r.join();
-    }
-    Ok(code)
+    crate::reap::foreground(p.pid(), &pidfd, console, &signals)
 }
 
 /// The process to run: `--process`, or the container's process settings

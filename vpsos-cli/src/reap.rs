@@ -17,6 +17,40 @@ pub fn become_subreaper() -> Result<(), String> {
     Ok(())
 }
 
+/// A foreground `run`/`exec` after the start: relay the terminal (if
+/// the process has one, with ours in raw mode and its size passed on),
+/// wait for the process passing signals on, and return its exit code.
+pub fn foreground(
+    pid: i32,
+    pidfd: &OwnedFd,
+    console: Option<OwnedFd>,
+    signals: &OwnedFd,
+) -> Result<i32, String> {
+    use crate::console;
+    let _raw = console.as_ref().map(|_| console::RawMode::enter());
+    let resize_fd = match &console {
+        Some(m) => Some(m.try_clone().map_err(|e| format!("dup: {e}"))?),
+        None => None,
+    };
+    let relay = match console {
+        Some(m) => {
+            console::copy_size(&m);
+            Some(console::relay(m)?)
+        }
+        None => None,
+    };
+    let resize = || {
+        if let Some(m) = &resize_fd {
+            console::copy_size(m);
+        }
+    };
+    let code = wait_forwarding(pid, pidfd, signals, &resize)?;
+    if let Some(r) = relay {
+        let _ = r.join();
+    }
+    Ok(code)
+}
+
 /// Wait for the process behind `pidfd` (our child by now or soon), pass
 /// on signals from `signals` to it (`resize` on SIGWINCH), and return
 /// its exit code in the shell's convention (128 + signal when killed).

@@ -13,7 +13,7 @@ use super::delete;
 use super::devnodes;
 use super::lock::Lock;
 use super::network;
-use super::prepare::{idmap_rootfs, make_fifo, rename_noreplace, write_boot_id};
+use super::prepare::{idmap_rootfs, make_fifo, new_private_file, rename_noreplace, write_boot_id};
 use super::state::{self, now, Phase, ProcRef, StateFile, STATE_VERSION};
 use super::{Container, Live, Runtime};
 use crate::cgroup::Cgroup;
@@ -437,15 +437,7 @@ fn spawn_init(
     let report = if start_now {
         None
     } else {
-        let p = dir.join("start.err");
-        let f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&p)
-            .ctx(|| format!("creating {}", p.display()))?;
-        Some(f)
+        Some(new_private_file(&dir.join("start.err"))?)
     };
     let detached = opts.reaper == Reaper::Subreaper;
     let listener = if detached {
@@ -457,15 +449,7 @@ fn spawn_init(
     let exit = if detached {
         None
     } else {
-        let p = dir.join("exit");
-        let f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&p)
-            .ctx(|| format!("creating {}", p.display()))?;
-        Some(f)
+        Some(new_private_file(&dir.join("exit"))?)
     };
     let dir_fd = fs::OpenOptions::new()
         .read(true)

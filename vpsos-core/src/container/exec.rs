@@ -262,35 +262,17 @@ fn exec_cgroup(top: Cgroup, init_pid: i32) -> Cgroup {
 /// exec'd with [`Reaper::Subreaper`](crate::Reaper) is ours to reap only
 /// when we are the subreaper it went to.
 fn reap_child(pidfd: &OwnedFd, pid: i32) -> Result<ExitStatus> {
-    // SAFETY: waitid on a pidfd with a zeroed siginfo of ours.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let r = unsafe {
-        libc::waitid(
-            libc::P_PIDFD,
-            pidfd.as_raw_fd() as libc::id_t,
-            &mut info,
-            libc::WEXITED | libc::__WALL,
-        )
-    };
-    if r < 0 {
-        let e = crate::spawn::sys::errno();
-        return Err(match e {
-            libc::ECHILD => Error::new(
-                ErrorKind::Unsupported,
-                format!(
-                    "process {pid} is not this process's child: the subreaper it went to has its status"
-                ),
+    match crate::spawn::sys::reap(pidfd) {
+        Ok((libc::CLD_EXITED, code)) => Ok(ExitStatus::Exited(code)),
+        Ok((_, signal)) => Ok(ExitStatus::Signaled(signal)),
+        Err(libc::ECHILD) => Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "process {pid} is not this process's child: the subreaper it went to has its status"
             ),
-            e => Error::from_errno(e, format!("waiting for process {pid}")),
-        });
+        )),
+        Err(e) => Err(Error::from_errno(e, format!("waiting for process {pid}"))),
     }
-    // SAFETY: filled in by waitid for an exited child.
-    let status = unsafe { info.si_status() };
-    Ok(if info.si_code == libc::CLD_EXITED {
-        ExitStatus::Exited(status)
-    } else {
-        ExitStatus::Signaled(status)
-    })
 }
 
 fn status_pipe() -> Result<(OwnedFd, OwnedFd)> {

@@ -105,3 +105,14 @@ pub(super) fn make_fifo(dir: &Path, uid: u32, gid: u32) -> Result<OwnedFd> {
     .ctx(|| format!("opening {}", p.display()))?;
     Ok(fd)
 }
+
+/// A new file only root can read, for writing (close-on-exec).
+pub(super) fn new_private_file(p: &Path) -> Result<fs::File> {
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(p)
+        .ctx(|| format!("creating {}", p.display()))
+}

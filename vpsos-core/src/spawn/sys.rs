@@ -342,8 +342,14 @@ mod tests {
 
 /// Reap a child that has no exit signal (or find it reaped already).
 pub(crate) fn reap_quietly(pidfd: &std::os::fd::OwnedFd) {
+    let _ = reap(pidfd);
+}
+
+/// Reap our ended (or ending) child behind `pidfd`, whatever its exit
+/// signal: (si_code, si_status), or the errno (ECHILD: not our child).
+pub(crate) fn reap(pidfd: &std::os::fd::OwnedFd) -> Result<(c_int, c_int), c_int> {
     loop {
-        // SAFETY: waitid on our child's pidfd with a zeroed siginfo.
+        // SAFETY: waitid on a pidfd with a zeroed siginfo of ours.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         let r = unsafe {
             libc::waitid(
@@ -353,8 +359,11 @@ pub(crate) fn reap_quietly(pidfd: &std::os::fd::OwnedFd) {
                 libc::WEXITED | libc::__WALL,
             )
         };
-        if r == 0 || errno() != libc::EINTR {
-            return;
+        match r {
+            // SAFETY: filled in by waitid for an ended child.
+            0 => return Ok((info.si_code, unsafe { info.si_status() })),
+            _ if errno() == libc::EINTR => continue,
+            _ => return Err(errno()),
         }
     }
 }
