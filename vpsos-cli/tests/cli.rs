@@ -284,6 +284,36 @@ fn hooks_from_the_bundle_run() {
     let st: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(st["id"], id.as_str());
     assert_eq!(st["bundle"], b.to_str().unwrap());
+
+    // a poststart hook may drive the container (it runs unlocked), for
+    // `start` and for a detached `run`
+    for detached in [false, true] {
+        let id = format!("{}-post-{detached}", e.name);
+        let mut c = config(&id, &["sleep", "100"], true);
+        let update = format!(
+            "{} --root {} update --pids-limit 77 {id}",
+            env!("CARGO_BIN_EXE_vpsos"),
+            e.root.display()
+        );
+        c["hooks"] = serde_json::json!({
+            "poststart": [{"path": "/bin/sh", "args": ["sh", "-c", update], "timeout": 20}]
+        });
+        let b = e.bundle(&id, &c);
+        if detached {
+            e.ok(&["run", "-d", "-b", b.to_str().unwrap(), &id]);
+        } else {
+            e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
+            e.ok(&["start", &id]);
+        }
+        if let Some(d) = cgroup_dir(&id, "pids") {
+            assert_eq!(
+                std::fs::read_to_string(d.join("pids.max")).unwrap().trim(),
+                "77"
+            );
+        }
+        assert_eq!(e.state(&id)["status"], "running");
+        e.ok(&["delete", "--force", &id]);
+    }
 }
 
 #[test]

@@ -267,6 +267,14 @@ pub(super) fn make(
         return Err(delete::with_cleanup_errors(e, errors));
     }
     drop(lock);
+    // `run`'s poststart hooks, unlocked: they may drive the container;
+    // as runc, a failure stops it
+    if let (true, Some(init)) = (start_now, st.init) {
+        if let Err(e) = super::hooks::after_start(id, config, init.pid) {
+            let _ = ct.kill(libc::SIGKILL);
+            return Err(e.context(format!("running container {id}")));
+        }
+    }
     Ok(ct)
 }
 
@@ -382,7 +390,6 @@ fn build(
         spawn::start_and_confirm(&sync, true, confirm, &argv0)?;
         st.phase = Phase::Running;
         st.started = Some(now());
-        super::hooks::after_start(id, config, init_ref.pid)?;
     } else {
         st.phase = Phase::Created;
     }

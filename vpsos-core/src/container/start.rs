@@ -97,6 +97,8 @@ impl Container {
         st.phase = Phase::Running;
         st.started = Some(now());
         st.write(&self.dir)?;
+        // the hooks may drive the container themselves
+        drop(lock);
         // as runc: a failed poststart hook stops the container
         if let Err(e) = super::hooks::after_start(&self.id, &config, init.r.pid) {
             let _ = crate::spawn::pidfd_signal(&init.pidfd, libc::SIGKILL);
