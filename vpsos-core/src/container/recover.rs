@@ -64,7 +64,32 @@ impl Runtime {
     /// ```
     pub fn recover(&self, id: &str) -> Result<Recovered> {
         super::create::check_id(id)?;
-        self.recover_dir(id, self.root().join(id), false)
+        // a creator of this id killed before its directory got the name
+        let mut temps_removed = false;
+        for (name, path) in self.temp_dirs() {
+            if temp_dir_id(&name) == Some(id) {
+                temps_removed |= self.recover_dir(id, path, true).is_ok();
+            }
+        }
+        match self.recover_dir(id, self.root().join(id), false) {
+            Err(e) if e.kind() == ErrorKind::NotFound && temps_removed => Ok(Recovered {
+                id: id.to_string(),
+                state_removed: true,
+                ..Recovered::default()
+            }),
+            r => r,
+        }
+    }
+
+    /// The creators' temporary directories under the root: (name, path).
+    fn temp_dirs(&self) -> Vec<(String, PathBuf)> {
+        fs::read_dir(self.root())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+            .filter(|(n, _)| temp_dir_id(n).is_some())
+            .collect()
     }
 
     /// [`recover`](Runtime::recover) every container under the root, and
@@ -158,5 +183,29 @@ fn owner_dead(dir: &Path, id: &str) -> bool {
                 && st.owner.is_none_or(|o| !o.alive())
         }
         Err(_) => false,
+    }
+}
+
+/// The container id a creator's temporary directory is for:
+/// `.new-<id>.<pid>.<tid>.<n>.tmp` (ids may hold dots themselves).
+fn temp_dir_id(name: &str) -> Option<&str> {
+    let inner = name.strip_prefix(".new-")?.strip_suffix(".tmp")?;
+    let mut parts = inner.rsplitn(4, '.');
+    let numbers = [parts.next()?, parts.next()?, parts.next()?];
+    let id = parts.next()?;
+    numbers
+        .iter()
+        .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(id)
+}
+
+#[cfg(test)]
+mod temp_name_tests {
+    #[test]
+    fn the_id_of_a_temp_dir() {
+        assert_eq!(super::temp_dir_id(".new-ct1.42.43.0.tmp"), Some("ct1"));
+        assert_eq!(super::temp_dir_id(".new-a.b.42.43.7.tmp"), Some("a.b"));
+        assert_eq!(super::temp_dir_id(".new-a.42.x.7.tmp"), None);
+        assert_eq!(super::temp_dir_id("ct1"), None);
     }
 }
