@@ -75,12 +75,10 @@ fn make(
     };
     let ct = rt.create(&a.id, &config, opts).map_err(crate::describe)?;
     let done = (|| {
-        if let Ok(st) = ct.state() {
-            for name in st.seccomp_skipped {
-                log.warn(&format!(
-                    "the seccomp profile names {name}, which this libseccomp does not know: no rule for it"
-                ));
-            }
+        for name in config.seccomp.iter().flat_map(|p| p.skipped_syscalls()) {
+            log.warn(&format!(
+                "the seccomp profile names {name}, which this libseccomp does not know: no rule for it"
+            ));
         }
         let console = ct.take_console();
         let console = match (&a.console_socket, console) {

@@ -90,6 +90,7 @@ fn a_created_container_is_deleted_without_force() {
     let e = Env::new("created");
     let b = e.bundle("b", &config(&e.name, &["true"], true));
     e.ok(&["create", "-b", b.to_str().unwrap(), &e.name]);
+    assert!(cgroup_dir(&e.name, "pids").is_some(), "its cgroup exists");
     e.ok(&["delete", &e.name]);
     assert!(cgroup_dir(&e.name, "pids").is_none());
 }
@@ -174,6 +175,7 @@ fn pause_resume_and_exec_while_paused() {
     e.ok(&["resume", id]);
     assert_eq!(e.state(id)["status"], "running");
     e.ok(&["pause", id]);
+    assert!(cgroup_dir(id, "freezer").is_some(), "its cgroup exists");
     // a paused container goes with --force
     e.ok(&["delete", "--force", id]);
     assert!(cgroup_dir(id, "freezer").is_none());
@@ -190,19 +192,17 @@ fn update_and_events_stats() {
     let res = e.dir.path().join("res.json");
     std::fs::write(&res, r#"{"pids": {"limit": 60}}"#).unwrap();
     e.ok(&["update", "--resources", res.to_str().unwrap(), id]);
-    if let Some(d) = cgroup_dir(id, "memory") {
-        let f = ["memory.limit_in_bytes", "memory.max"]
-            .iter()
-            .find_map(|f| std::fs::read_to_string(d.join(f)).ok())
-            .unwrap();
-        assert_eq!(f.trim(), "67108864");
-    }
-    if let Some(d) = cgroup_dir(id, "pids") {
-        assert_eq!(
-            std::fs::read_to_string(d.join("pids.max")).unwrap().trim(),
-            "60"
-        );
-    }
+    let d = cgroup_dir(id, "memory").expect("the container's memory cgroup");
+    let f = ["memory.limit_in_bytes", "memory.max"]
+        .iter()
+        .find_map(|f| std::fs::read_to_string(d.join(f)).ok())
+        .unwrap();
+    assert_eq!(f.trim(), "67108864");
+    let d = cgroup_dir(id, "pids").expect("the container's pids cgroup");
+    assert_eq!(
+        std::fs::read_to_string(d.join("pids.max")).unwrap().trim(),
+        "60"
+    );
     let ev: Value = serde_json::from_str(e.ok(&["events", "--stats", id]).trim()).unwrap();
     assert_eq!(ev["type"], "stats");
     assert_eq!(ev["data"]["memory"]["usage"]["limit"], 67108864);
@@ -305,12 +305,11 @@ fn hooks_from_the_bundle_run() {
             e.ok(&["create", "-b", b.to_str().unwrap(), &id]);
             e.ok(&["start", &id]);
         }
-        if let Some(d) = cgroup_dir(&id, "pids") {
-            assert_eq!(
-                std::fs::read_to_string(d.join("pids.max")).unwrap().trim(),
-                "77"
-            );
-        }
+        let d = cgroup_dir(&id, "pids").expect("the container's pids cgroup");
+        assert_eq!(
+            std::fs::read_to_string(d.join("pids.max")).unwrap().trim(),
+            "77"
+        );
         assert_eq!(e.state(&id)["status"], "running");
         e.ok(&["delete", "--force", &id]);
     }
@@ -392,9 +391,9 @@ fn without_a_cgroup_namespace_the_cgroup_mount_is_its_own_directories() {
     for userns in [true, false] {
         let e = Env::new("cgbind");
         let id = format!("{}-{userns}", e.name);
-        let script =
-            "cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max; \
-                      echo 7 > /sys/fs/cgroup/pids/pids.max 2>/dev/null || echo read-only";
+        // whichever layout (v1: a directory per hierarchy; v2: one)
+        let script = "f=/sys/fs/cgroup/pids/pids.max; [ -e $f ] || f=/sys/fs/cgroup/pids.max; \
+                      cat $f; echo 7 > $f 2>/dev/null || echo read-only";
         let mut c = config(&id, &["sh", "-c", script], userns);
         let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
         ns.retain(|n| n["type"] != "cgroup");
