@@ -382,3 +382,19 @@ fn seccomp_listeners_go_to_the_agents_socket() {
         Some("seccomp_listener")
     );
 }
+
+#[test]
+fn without_a_cgroup_namespace_the_default_mounts_bind_the_containers_cgroup() {
+    require_root!();
+    let script = "f=/sys/fs/cgroup/pids/pids.max; [ -e $f ] || f=/sys/fs/cgroup/pids.max; \
+                  cat $f; echo 7 > $f 2>/dev/null || echo read-only";
+    let cfg = config()
+        .namespace(vpsos::NamespaceKind::Cgroup, None)
+        .resources(vpsos::config::Resources::default().pids_max(33))
+        .init(sh(script))
+        .build()
+        .unwrap();
+    let (st, out) = run_config(&cfg);
+    assert!(st.success());
+    assert_eq!(out, "33\nread-only\n");
+}
