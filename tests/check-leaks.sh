@@ -79,9 +79,9 @@ for s in /proc/[0-9]*/status; do
   case $exe in "$TARGET"/*/deps/*) say "process $pid of test binary ${exe#"$TARGET"/} $(what "$d")";; esac
 done
 # monitors (the container's, and those of exec'd processes) of test containers
-for c in /proc/[0-9]*/comm; do
-  [ "$(cat "$c" 2>/dev/null)" = vpsos-monitor ] || continue
-  d=${c%/comm}
+# (by argv[0], set at exec: comm is the memfd's name until the monitor
+# renames itself)
+for d in /proc/[0-9]*; do
   grep -q '^State:.*Z' "$d/status" 2>/dev/null && continue
   args=$(tr '\0' ' ' < "$d/cmdline" 2>/dev/null)
   [[ $args =~ ^vpsos-monitor\ (init|proc)\ $ID\  ]] && say "monitor ${d#/proc/}: $args"

@@ -252,11 +252,7 @@ fn exec_d_processes_never_hold_stop() {
         .collect();
     let comm = |pid: i32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
     for m in &mons {
-        assert!(
-            comm(*m).starts_with("vpsos-monitor"),
-            "parent {m}: {}",
-            comm(*m)
-        );
+        assert!(is_monitor(*m), "parent {m}: {}", comm(*m));
         assert!(!my_children().contains(m), "monitor {m} is our child");
     }
     let dropped_pid = dropped.pid();
@@ -281,7 +277,7 @@ fn exec_d_processes_never_hold_stop() {
     };
     std::thread::sleep(Duration::from_millis(200));
     assert!(!running(dropped_pid) || !comm(dropped_pid).starts_with("sleep"));
-    assert!(!running(mons[1]) || !comm(mons[1]).starts_with("vpsos-monitor"));
+    assert!(!running(mons[1]) || !is_monitor(mons[1]));
     ct.delete().unwrap();
     assert_no_leaks(&id, rootfs());
 }

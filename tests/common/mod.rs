@@ -198,6 +198,14 @@ pub fn assert_no_monitor(id: &str) {
     }
 }
 
+/// Whether `pid` runs the vpsos monitor. Its argv[0] says so from its
+/// exec on; its comm only once it has renamed itself (until then it is
+/// the memfd's name, `memfd:vpsos-mon`), so comm would race.
+pub fn is_monitor(pid: i32) -> bool {
+    let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    cmd.split(|b| *b == 0).next() == Some(b"vpsos-monitor".as_slice())
+}
+
 /// Live (not zombie) vpsos-monitor processes of container `id`.
 pub fn monitors_of(id: &str) -> Vec<i32> {
     let mut out = Vec::new();
@@ -205,8 +213,7 @@ pub fn monitors_of(id: &str) -> Vec<i32> {
         let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
             continue;
         };
-        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
-        if comm.trim() != "vpsos-monitor" {
+        if !is_monitor(pid) {
             continue;
         }
         let status = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
