@@ -7,7 +7,7 @@ use common::*;
 use std::io::Read;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
-use vpsos::config::{Console, Hook, Personality};
+use vpsos::config::{Console, Hook, Mount, Personality};
 use vpsos::{CreateOptions, ErrorKind, Process, Reaper};
 
 fn detached(w: vpsos::Stdio) -> CreateOptions {
@@ -185,43 +185,115 @@ fn hooks_run_in_order_with_the_state_and_in_the_right_namespaces() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("log");
     let l = log.display();
-    let mut cfg = config().init(sh("echo started")).build().unwrap();
+    let rootfs = rootfs().display();
+    // what the container's hooks saw, told by the init (their own files:
+    // a tmpfs of the container's, at <rootfs>/run before the pivot_root)
+    let mut cfg = config()
+        .init(sh("cat /run/cc /run/sc; echo started"))
+        .mount(Mount::tmpfs("/run"))
+        .build()
+        .unwrap();
     cfg.bundle = Some("/srv/bundle".into());
     cfg.annotations.insert("org.example/a".into(), "b".into());
     let h = &mut cfg.hooks;
+    // on the host, the init already in its cgroup
+    let id = id("hooks");
     h.create_runtime.push(hook(&format!(
-        "{{ echo create_runtime; cat; echo; }} >> {l}"
+        "s=$(cat); {{ echo create_runtime; echo \"$s\"; }} >> {l}; \
+         pid=$(echo \"$s\" | sed 's/.*\"pid\":\\([0-9]*\\).*/\\1/'); \
+         grep -q /{id}$ /proc/$pid/cgroup && echo in-cgroup >> {l}"
     )));
-    // in the container's namespaces: its hostname, its uid map
-    h.create_container.push(hook(
-        "test \"$(hostname)\" = testct && grep -q 300000 /proc/self/uid_map",
-    ));
-    h.start_container
-        .push(hook("test \"$(hostname)\" = testct"));
+    // in the container's namespaces (PID too) as its root, the host's
+    // root still theirs: the container's hostname, uid map, and mounts
+    // under the rootfs path
+    // ($$ is the hook's own pid as it sees it, and only the container's
+    // /proc has it when that is a pid of the container's PID namespace;
+    // before the pivot_root that /proc is under the rootfs path)
+    let saw = "$(hostname) $(id -u) $(grep -c 300000 /proc/self/uid_map)";
+    h.create_container.push(hook(&format!(
+        "echo cc {saw} $(test -d {rootfs}/proc/$$ && echo in-pidns) > {rootfs}/run/cc"
+    )));
+    // ... and in its root
+    h.start_container.push(hook(&format!(
+        "echo sc {saw} $(test -d /proc/$$ && echo in-pidns) > /run/sc"
+    )));
     h.poststart.push(hook(&format!("echo poststart >> {l}")));
     h.poststop
         .push(hook(&format!("{{ echo poststop; cat; echo; }} >> {l}")));
-    let id = id("hooks");
     let (r, w) = pipe();
     let ct = runtime().create(&id, &cfg, capture(w)).unwrap();
+    let pid = ct.pid().unwrap();
     ct.start().unwrap();
-    assert_eq!(read_all(r), "started\n");
+    assert_eq!(
+        read_all(r),
+        "cc testct 0 1 in-pidns\nsc testct 0 1 in-pidns\nstarted\n"
+    );
     ct.wait().unwrap();
     ct.delete().unwrap();
     assert_no_leaks(&id, &cfg.rootfs);
     let text = std::fs::read_to_string(&log).unwrap();
     let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 6, "{text}");
     assert_eq!(lines[0], "create_runtime");
     let state: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
     assert_eq!(state["id"], id.as_str());
     assert_eq!(state["status"], "creating");
     assert_eq!(state["bundle"], "/srv/bundle");
     assert_eq!(state["annotations"]["org.example/a"], "b");
-    assert!(state["pid"].as_i64().unwrap() > 1);
-    assert_eq!(lines[2], "poststart");
-    assert_eq!(lines[3], "poststop");
-    let state: serde_json::Value = serde_json::from_str(lines[4]).unwrap();
+    assert_eq!(state["pid"].as_i64().unwrap(), i64::from(pid));
+    assert_eq!(lines[2], "in-cgroup");
+    assert_eq!(lines[3], "poststart");
+    assert_eq!(lines[4], "poststop");
+    let state: serde_json::Value = serde_json::from_str(lines[5]).unwrap();
     assert_eq!(state["status"], "stopped");
+}
+
+/// A hook may be a script: its interpreter opens the program through
+/// /dev/fd (a caller ignoring SIGCHLD: tests/outlive.rs).
+#[test]
+fn script_hooks_run_on_the_host_and_in_the_container() {
+    require_root!();
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("hook.sh");
+    let log = dir.path().join("log");
+    // the container's root (host uid 300000) appends to it too
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.path(), PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(&log, "").unwrap();
+    std::fs::set_permissions(&log, PermissionsExt::from_mode(0o666)).unwrap();
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\necho \"$1\" >> {}\nexit \"$2\"\n", log.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, PermissionsExt::from_mode(0o755)).unwrap();
+    let script_hook = |word: &str, code: &str| {
+        let mut h = Hook::new(&script).args(["hook.sh", word, code]);
+        h.env = vec!["PATH=/usr/bin:/bin".into()];
+        h
+    };
+    let mut cfg = config().init(sh("true")).build().unwrap();
+    cfg.hooks.create_runtime.push(script_hook("runtime", "0"));
+    cfg.hooks
+        .create_container
+        .push(script_hook("container", "0"));
+    cfg.hooks.poststop.push(script_hook("poststop", "0"));
+    let id = id("scripthook");
+    let ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
+    ct.wait().unwrap();
+    ct.delete().unwrap();
+    // a failing script fails the create, with its status
+    let mut bad = config().init(sh("true")).build().unwrap();
+    bad.hooks.create_runtime.push(script_hook("failing", "5"));
+    let e = runtime()
+        .create(&id, &bad, CreateOptions::default())
+        .unwrap_err();
+    assert!(e.to_string().contains("exit status: 5"), "{e}");
+    assert_no_leaks(&id, &cfg.rootfs);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "runtime\ncontainer\npoststop\nfailing\n"
+    );
 }
 
 #[test]
@@ -229,7 +301,8 @@ fn a_failing_or_hanging_hook_fails_the_create_and_leaves_nothing() {
     require_root!();
     for (h, why) in [
         (hook("echo nope >&2; exit 3"), "nope"),
-        (hook("sleep 30").timeout(1), "timed out"),
+        // the shell forks the sleep: the whole hook is killed
+        (hook("sleep 30.25; true").timeout(1), "timed out"),
     ] {
         let mut cfg = config().init(sh("true")).build().unwrap();
         cfg.hooks.create_runtime.push(h);
@@ -245,6 +318,23 @@ fn a_failing_or_hanging_hook_fails_the_create_and_leaves_nothing() {
         );
         assert_no_leaks(&id, &cfg.rootfs);
     }
+    // a failed poststart of `run`: no handle comes back, so nothing stays
+    let mut cfg = config().init(sh("sleep 30")).build().unwrap();
+    cfg.hooks.poststart.push(hook("exit 2"));
+    let id = id("badpoststart");
+    let e = runtime()
+        .run(&id, &cfg, CreateOptions::default())
+        .unwrap_err();
+    assert!(e.to_string().contains("hooks.poststart[0]"), "{e}");
+    assert_no_leaks(&id, &cfg.rootfs);
+    let left = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|c| c == b"sleep\x0030.25\x00")
+        })
+        .count();
+    assert_eq!(left, 0, "the timed-out hook's child is still running");
 }
 
 #[test]

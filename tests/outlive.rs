@@ -9,6 +9,7 @@ use common::*;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
+use vpsos::config::Hook;
 use vpsos::{CreateOptions, EndReason, ErrorKind, ExitStatus, InitExit, Process, Status};
 
 /// Read from an attached terminal until `needle` shows (or 10 s pass).
@@ -364,9 +365,18 @@ fn helper_ignore_sigchld_and_wait() {
         return;
     };
     // the rootfs first: building it runs commands, which ignoring SIGCHLD breaks
-    let cfg = config().init(sh("sleep 0.5; exit 7")).build().unwrap();
+    let mut cfg = config().init(sh("sleep 0.5; exit 7")).build().unwrap();
+    // hooks: their statuses are the runtime's too
+    cfg.hooks.create_runtime.push(Hook::new("/bin/true"));
+    cfg.hooks.poststop.push(Hook::new("/bin/true"));
+    let mut failing = cfg.clone();
+    failing.hooks.create_runtime = vec![Hook::new("/bin/false")];
     // SAFETY: the helper runs alone in its own process (--test-threads=1)
     unsafe { libc::signal(libc::SIGCHLD, libc::SIG_IGN) };
+    let e = runtime()
+        .run(&id, &failing, CreateOptions::default())
+        .unwrap_err();
+    assert!(e.to_string().contains("exit status: 1"), "{e}");
     let ct = runtime().run(&id, &cfg, CreateOptions::default()).unwrap();
     let p = ct.exec(&sh("exit 5"), CreateOptions::default()).unwrap();
     let x = p.wait_timeout(Duration::from_secs(20)).unwrap();

@@ -267,11 +267,15 @@ pub(super) fn make(
         return Err(delete::with_cleanup_errors(e, errors));
     }
     drop(lock);
-    // `run`'s poststart hooks, unlocked: they may drive the container;
-    // as runc, a failure stops it
+    // `run`'s poststart hooks, unlocked: they may drive the container.
+    // A failure removes it: the caller gets no handle to do that with
+    // (`start`, where the caller has one, only stops it, as runc)
     if let (true, Some(init)) = (start_now, st.init) {
         if let Err(e) = super::hooks::after_start(id, config, init.pid) {
-            let _ = ct.kill(libc::SIGKILL);
+            let e = match ct.delete_force() {
+                Ok(()) => e,
+                Err(d) => delete::with_cleanup_errors(e, vec![d]),
+            };
             return Err(e.context(format!("running container {id}")));
         }
     }

@@ -3,17 +3,17 @@
 //! is killed at its timeout. Hooks of the container's namespaces join
 //! them through the init's pidfd in the forked child (raw `setns` and
 //! `execveat` of the program opened beforehand on the host, so its path
-//! resolves in the runtime's mount namespace, as OCI asks).
+//! resolves in the runtime's mount namespace, as OCI asks); the process
+//! itself is [`crate::spawn::hook`]'s.
 
 use crate::config::{Config, Hook};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Result, ResultExt};
+use crate::spawn::hook::{self, HookEnd, HookExec};
 use crate::until::Until;
 use std::ffi::CString;
 use std::io::{Read, Seek, Write};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// The OCI state document a hook reads on stdin.
@@ -100,112 +100,74 @@ fn run_one(h: &Hook, state: &str, place: &Place) -> Result<()> {
         h.args.iter().map(|a| cstr(a)).collect::<Result<_>>()?
     };
     let envp: Vec<CString> = h.env.iter().map(|e| cstr(e)).collect::<Result<_>>()?;
-    let ptrs = |v: &[CString]| {
-        let mut p: Vec<*const libc::c_char> = v.iter().map(|s| s.as_ptr()).collect();
-        p.push(std::ptr::null());
-        p
-    };
-    let (argv_p, envp_p) = (ptrs(&argv), ptrs(&envp));
-    // found on the host (by fd), or by path in the container
-    let in_container = matches!(place, Place::Container(..));
-    let exe: Option<OwnedFd> = if in_container {
-        None
-    } else {
-        let f = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
-            .open(&h.path)
-            .map_err(|e| Error::from_errno(e.raw_os_error().unwrap_or(libc::EIO), "opening it"))?;
-        Some(f.into())
-    };
+    let (argv_p, envp_p) = (crate::plan::ptr_array(&argv), crate::plan::ptr_array(&envp));
     let path_c = cstr(&path)?;
-    // stdout and stderr together, kept for the error message
-    let out = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
-        .open("/tmp")
-        .map_err(|e| Error::from_errno(e.raw_os_error().unwrap_or(libc::EIO), "O_TMPFILE"))?;
-    let mut cmd = Command::new(&*path);
-    cmd.stdin(Stdio::piped())
-        .stdout(out.try_clone().map_err(io_err)?)
-        .stderr(out.try_clone().map_err(io_err)?);
-    let join = match place {
-        Place::Runtime => None,
-        Place::PrePivot(fd, flags) | Place::Container(fd, flags) => Some((fd.as_raw_fd(), *flags)),
+    // found on the host (by fd), or by path in the container
+    let exe: Option<OwnedFd> = match place {
+        Place::Container(..) => None,
+        _ => Some(open(&h.path, libc::O_PATH).ctx(|| "opening it".into())?),
     };
-    let exe_fd = exe.as_ref().map_or(-1, |f| f.as_raw_fd());
-    let path_ptr = path_c.as_ptr() as usize;
-    let (argv_ptr, envp_ptr) = (argv_p.as_ptr() as usize, envp_p.as_ptr() as usize);
-    // SAFETY: between fork and exec only raw syscalls over data built
-    // above (no allocation); on success execveat does not return.
-    unsafe {
-        cmd.pre_exec(move || {
-            if let Some((pidfd, flags)) = join {
-                if libc::setns(pidfd, flags) < 0 || libc::chdir(c"/".as_ptr()) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
+    // the state on stdin; stdout and stderr together, kept for the error
+    let stdin = temp_file()?;
+    (&stdin)
+        .write_all(state.as_bytes())
+        .ctx(|| "writing its state".into())?;
+    (&stdin).rewind().ctx(|| "writing its state".into())?;
+    let out = temp_file()?;
+    let x = HookExec {
+        exe,
+        path: path_c.as_ptr(),
+        argv: argv_p.as_ptr(),
+        envp: envp_p.as_ptr(),
+        stdin: stdin.as_raw_fd(),
+        output: out.as_raw_fd(),
+        join: match place {
+            Place::Runtime => None,
+            Place::PrePivot(fd, flags) | Place::Container(fd, flags) => {
+                Some((fd.as_raw_fd(), *flags))
             }
-            let (argv, envp) = (
-                argv_ptr as *const *const libc::c_char,
-                envp_ptr as *const *const libc::c_char,
-            );
-            if exe_fd < 0 {
-                libc::execve(path_ptr as *const libc::c_char, argv, envp);
-            } else {
-                libc::syscall(
-                    libc::SYS_execveat,
-                    exe_fd,
-                    c"".as_ptr(),
-                    argv,
-                    envp,
-                    libc::AT_EMPTY_PATH,
-                );
-            }
-            Err(std::io::Error::last_os_error())
-        });
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| Error::from_errno(e.raw_os_error().unwrap_or(libc::EIO), "starting it"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // a hook that does not read its state is fine (EPIPE)
-        let _ = stdin.write_all(state.as_bytes());
-    }
+        },
+    };
     let until = match h.timeout {
         Some(s) => Until::after(Duration::from_secs(s.into())),
         None => Until::forever(),
     };
-    let pidfd = crate::spawn::pidfd_open(child.id() as i32)?;
-    let ended = until.wait_readable(pidfd.as_raw_fd())?;
-    if !ended {
-        let _ = child.kill();
-    }
-    let status = child.wait().map_err(io_err)?;
+    let end = hook::run(&x, &until).map_err(|e| e.context("starting it"))?;
     let mut text = String::new();
-    let mut f = out;
-    let _ = f.rewind();
-    let _ = f.take(4096).read_to_string(&mut text);
+    let _ = (&out).rewind();
+    let _ = (&out).take(4096).read_to_string(&mut text);
     let text = text.trim();
     let said = if text.is_empty() {
         String::new()
     } else {
         format!(": {text}")
     };
-    if !ended {
-        return Err(Error::new(
-            ErrorKind::Command,
-            format!("timed out after {} s{said}", h.timeout.unwrap_or(0)),
-        ));
-    }
-    if !status.success() {
-        return Err(Error::new(ErrorKind::Command, format!("{status}{said}")));
-    }
-    Ok(())
+    let what = match end {
+        HookEnd::Exited(0) => return Ok(()),
+        HookEnd::Exited(c) => format!("exit status: {c}"),
+        HookEnd::Signaled(s) => format!("signal: {s}"),
+        HookEnd::TimedOut => format!("timed out after {} s", h.timeout.unwrap_or(0)),
+    };
+    Err(Error::new(ErrorKind::Command, format!("{what}{said}")))
 }
 
-fn io_err(e: std::io::Error) -> Error {
-    Error::from_errno(e.raw_os_error().unwrap_or(libc::EIO), "running a hook")
+/// `path` opened close-on-exec with `flags`.
+fn open(path: &std::path::Path, flags: libc::c_int) -> std::io::Result<OwnedFd> {
+    Ok(std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags | libc::O_CLOEXEC)
+        .open(path)?
+        .into())
+}
+
+/// An unnamed, close-on-exec file in /tmp.
+fn temp_file() -> Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+        .open("/tmp")
+        .ctx(|| "an O_TMPFILE in /tmp".into())
 }
 
 /// At create, once the init's mounts are made and before its

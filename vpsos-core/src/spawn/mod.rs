@@ -28,6 +28,7 @@
 
 mod child;
 mod child_process;
+pub(crate) mod hook;
 pub(crate) mod inject;
 mod lock;
 pub(crate) mod monitor;
@@ -163,17 +164,27 @@ pub(crate) fn spawn(plan: &ChildPlan, host: &HostSetup, mode: &monitor::Mode) ->
             };
             intermediate = Some(std::mem::replace(&mut process, real));
         }
+        // the late cgroup (v1), joined before the hooks: they see the
+        // process in its cgroup
+        let attach_late = |late: &mut Option<Cgroup>| -> Result<()> {
+            if let (Some(get), None) = (host.late_cgroup, late.as_ref()) {
+                let cg = get()?;
+                // kept first: a failed attach still removes it
+                *late = Some(cg.clone());
+                cg.attach(process.pid)?;
+            }
+            Ok(())
+        };
         if plan.create_hooks {
             expect(&ours, Phase::Hooks, plan)?;
+            attach_late(&mut late)?;
             if let Some(run) = host.create_hooks {
                 run(process.pid, &process.pidfd)?;
             }
             send(&ours, Phase::HooksDone, plan)?;
         }
-        if let Some(get) = host.late_cgroup {
-            let cg = get()?;
-            late = Some(cg.clone());
-            cg.attach(process.pid)?;
+        if host.late_cgroup.is_some() {
+            attach_late(&mut late)?;
             send(&ours, Phase::CgroupReady, plan)?;
         }
         if plan.lock_mounts {
