@@ -156,6 +156,7 @@ fn planned(rt: &Runtime, id: &str, config: &Config, detached: bool) -> Result<St
             .as_ref()
             .map(|p| p.skipped_syscalls().to_vec())
             .unwrap_or_default(),
+        poststop_hooks: !config.hooks.poststop.is_empty(),
     })
 }
 
@@ -303,9 +304,7 @@ fn build(
     // v1: the cgroup dirs (one per hierarchy), limits and device rules
     // are made on another thread while the plan is built, the child is
     // cloned and it mounts its rootfs; the spawn joins it to attach
-    let late = config.cgroup.enabled
-        && !cgroup_before_clone()
-        && !crate::plan::rootfs::cgroup_binds(config);
+    let late = config.cgroup.enabled && !cgroup_before_clone(config);
     let spawned = std::thread::scope(|sc| {
         let pending = late.then(|| {
             let path = config.cgroup.resolve(id);
@@ -384,8 +383,10 @@ fn build(
         }
     }
     fault::point("create:interfaces");
-    if let Some(init) = ct.init_live(st).filter(|_| start_now) {
-        super::hooks::on_start(id, config, init_ref.pid, &init.pidfd)?;
+    if start_now && !config.hooks.start_container.is_empty() {
+        if let Some(init) = ct.init_live(st) {
+            super::hooks::on_start(id, config, init_ref.pid, &init.pidfd)?;
+        }
     }
     if start_now {
         // `run`: from creating to running in one write
@@ -414,9 +415,7 @@ fn spawn_init(
     late: Option<LateCgroup<'_>>,
 ) -> Result<spawn::Spawned> {
     let id = &st.id;
-    // v2: the cgroup must exist before clone (CLONE_INTO_CGROUP)
-    let binds = crate::plan::rootfs::cgroup_binds(config);
-    let cgroup = if config.cgroup.enabled && (cgroup_before_clone() || binds) {
+    let cgroup = if config.cgroup.enabled && cgroup_before_clone(config) {
         Some(make_cgroup(&config.cgroup.resolve(id), config)?)
     } else {
         None
@@ -511,7 +510,7 @@ fn spawn_init(
     }
     if let Some(r) = plan.rootfs.as_mut() {
         crate::plan::rootfs::add_device_nodes(r, &nodes)?;
-        if binds {
+        if crate::plan::rootfs::cgroup_binds(config) {
             let writable = config.cgroup.delegate == Some(true);
             crate::plan::rootfs::add_cgroup_binds(r, &config.cgroup.resolve(id), writable)?;
         }
@@ -559,9 +558,11 @@ fn spawn_init(
 }
 
 /// Whether the container's cgroup must exist before clone: on v2 the init
-/// is cloned straight into it (`CLONE_INTO_CGROUP`).
-fn cgroup_before_clone() -> bool {
+/// is cloned straight into it (`CLONE_INTO_CGROUP`); its directories are
+/// bound into a container without a cgroup namespace by the plan.
+fn cgroup_before_clone(config: &Config) -> bool {
     HostFeatures::get().cgroup_mode == crate::features::CgroupMode::Unified
+        || crate::plan::rootfs::cgroup_binds(config)
 }
 
 /// Create a cgroup and set its limits and device rules.

@@ -51,7 +51,10 @@ impl Container {
             st.write(&self.dir)?;
         }
         fault::point("delete:marked");
-        let config = super::state::read_config(&self.dir).ok();
+        let config = st
+            .poststop_hooks
+            .then(|| super::state::read_config(&self.dir).ok())
+            .flatten();
         let (_, errors) = teardown(&self.dir, &st, self.kill_bound());
         if let Some(e) = errors.into_iter().reduce(join_errors) {
             return Err(e.context(format!("deleting container {}", self.id)));

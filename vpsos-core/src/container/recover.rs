@@ -11,6 +11,7 @@ use super::lock::Lock;
 use super::state::{Phase, StateFile};
 use super::Runtime;
 use crate::error::{Error, ErrorKind, Result};
+use crate::spawn::sys::errno;
 use crate::until::Until;
 use serde::Serialize;
 use std::fs;
@@ -67,11 +68,11 @@ impl Runtime {
         // a creator of this id killed before its directory got the name
         let mut temps_removed = false;
         for (name, path) in self.temp_dirs() {
-            if temp_dir_id(&name) == Some(id) {
-                temps_removed |= self.recover_dir(id, path, true).is_ok();
+            if let Some((of, maker)) = temp_dir_of(&name).filter(|(of, _)| *of == id) {
+                temps_removed |= self.recover_dir(of, path, Some(maker)).is_ok();
             }
         }
-        match self.recover_dir(id, self.root().join(id), false) {
+        match self.recover_dir(id, self.root().join(id), None) {
             Err(e) if e.kind() == ErrorKind::NotFound && temps_removed => Ok(Recovered {
                 id: id.to_string(),
                 state_removed: true,
@@ -88,7 +89,7 @@ impl Runtime {
             .flatten()
             .flatten()
             .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-            .filter(|(n, _)| temp_dir_id(n).is_some())
+            .filter(|(n, _)| temp_dir_of(n).is_some())
             .collect()
     }
 
@@ -110,11 +111,12 @@ impl Runtime {
         let mut out = Vec::new();
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            let temp = name.starts_with(".new-") && name.ends_with(".tmp");
-            if !temp && !super::valid_id(&name) {
-                continue;
-            }
-            match self.recover_dir(&name, e.path(), temp) {
+            let (id, maker) = match temp_dir_of(&name) {
+                Some((id, maker)) => (id, Some(maker)),
+                None if super::valid_id(&name) => (name.as_str(), None),
+                None => continue,
+            };
+            match self.recover_dir(id, e.path(), maker) {
                 Ok(r) if !r.is_empty() => out.push(r),
                 Ok(_) => {}
                 Err(e) if matches!(e.kind(), ErrorKind::Busy | ErrorKind::NotFound) => {}
@@ -124,10 +126,20 @@ impl Runtime {
         Ok(out)
     }
 
-    /// `temp`: a creator's directory not yet renamed to its id. Nothing is
-    /// made on the host before that rename, and what its state plans may
-    /// belong to whoever got the id instead: it is only removed.
-    fn recover_dir(&self, id: &str, dir: PathBuf, temp: bool) -> Result<Recovered> {
+    /// `maker`: the pid of the creator whose directory this is, not yet
+    /// renamed to its id. Nothing is made on the host before that rename,
+    /// and what its state plans may belong to whoever got the id instead:
+    /// it is only removed, once that creator is gone (before it locks
+    /// the directory, only its being alive says it is still at work).
+    fn recover_dir(&self, id: &str, dir: PathBuf, maker: Option<i32>) -> Result<Recovered> {
+        // SAFETY: signal 0 only checks that the process exists.
+        if maker.is_some_and(|pid| unsafe { libc::kill(pid, 0) } == 0 || errno() == libc::EPERM) {
+            return Err(Error::new(
+                ErrorKind::Busy,
+                format!("recovering container {id}: its creator is still making it"),
+            ));
+        }
+        let temp = maker.is_some();
         let mut lock = Lock::try_acquire(&dir)?;
         if lock.is_none() && !temp && owner_dead(&dir, id) {
             // a dead maker's lock lingers a moment in the helpers it was
@@ -186,26 +198,27 @@ fn owner_dead(dir: &Path, id: &str) -> bool {
     }
 }
 
-/// The container id a creator's temporary directory is for:
-/// `.new-<id>.<pid>.<tid>.<n>.tmp` (ids may hold dots themselves).
-fn temp_dir_id(name: &str) -> Option<&str> {
-    let inner = name.strip_prefix(".new-")?.strip_suffix(".tmp")?;
-    let mut parts = inner.rsplitn(4, '.');
-    let numbers = [parts.next()?, parts.next()?, parts.next()?];
-    let id = parts.next()?;
-    numbers
-        .iter()
-        .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
-        .then_some(id)
+/// A creator's temporary directory (`.new-<id>.<pid>.<tid>.<n>.tmp`, ids
+/// may hold dots themselves): the container id and the creator's pid.
+fn temp_dir_of(name: &str) -> Option<(&str, i32)> {
+    let (base, maker) = super::state::temp_name_parts(name)?;
+    Some((base.strip_prefix("new-")?, maker))
 }
 
 #[cfg(test)]
 mod temp_name_tests {
     #[test]
     fn the_id_of_a_temp_dir() {
-        assert_eq!(super::temp_dir_id(".new-ct1.42.43.0.tmp"), Some("ct1"));
-        assert_eq!(super::temp_dir_id(".new-a.b.42.43.7.tmp"), Some("a.b"));
-        assert_eq!(super::temp_dir_id(".new-a.42.x.7.tmp"), None);
-        assert_eq!(super::temp_dir_id("ct1"), None);
+        assert_eq!(
+            super::temp_dir_of(".new-ct1.42.43.0.tmp"),
+            Some(("ct1", 42))
+        );
+        assert_eq!(
+            super::temp_dir_of(".new-a.b.42.43.7.tmp"),
+            Some(("a.b", 42))
+        );
+        assert_eq!(super::temp_dir_of(".new-a.42.x.7.tmp"), None);
+        assert_eq!(super::temp_dir_of(".state.json.42.43.7.tmp"), None);
+        assert_eq!(super::temp_dir_of("ct1"), None);
     }
 }

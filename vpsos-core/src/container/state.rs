@@ -169,6 +169,10 @@ pub(crate) struct StateFile {
     /// stay readable by a vpsos that predates the field.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub seccomp_skipped: Vec<String>,
+    /// Whether the config has poststop hooks: a delete reads the config
+    /// for them only then. Absent when false, as above.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub poststop_hooks: bool,
 }
 
 /// Schema 1 (vpsos before the monitor): the description inside, the init
@@ -199,6 +203,19 @@ pub(crate) fn temp_name(dir: &Path, base: &str) -> PathBuf {
         std::process::id(),
         N.fetch_add(1, Ordering::Relaxed)
     ))
+}
+
+/// What [`temp_name`] made `name` of: its base and its maker's pid.
+pub(crate) fn temp_name_parts(name: &str) -> Option<(&str, i32)> {
+    let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let mut parts = inner.rsplitn(4, '.');
+    let numbers = [parts.next()?, parts.next()?, parts.next()?];
+    let base = parts.next()?;
+    let digits = |n: &&str| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit());
+    if !numbers.iter().all(digits) {
+        return None;
+    }
+    Some((base, numbers[2].parse().ok()?))
 }
 
 /// Replace `dir/name` with `bytes` atomically.
@@ -268,6 +285,7 @@ impl StateFile {
                     terminals: 0,
                     init_kind: None,
                     seccomp_skipped: vec![],
+                    poststop_hooks: false,
                 };
                 Ok((st, Some(old.config)))
             }
