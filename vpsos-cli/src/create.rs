@@ -89,7 +89,10 @@ fn make(
             (_, m) => m,
         };
         if let Some(p) = &a.pid_file {
-            write_pid_file(p, ct.pid().unwrap_or(0))?;
+            let pid = ct
+                .pid()
+                .ok_or("the container's init ended while it was being created")?;
+            write_pid_file(p, pid)?;
         }
         Ok(console)
     })();

@@ -25,7 +25,9 @@ use cli::{Cli, Command};
 fn main() {
     let cli = Cli::parse();
     let log = log::Log::open(&cli);
-    log.debug(&format!("{:?}", std::env::args().collect::<Vec<_>>()));
+    if cli.debug {
+        log.debug(&format!("{:?}", std::env::args().collect::<Vec<_>>()));
+    }
     let code = match run(&cli, &log) {
         Ok(code) => code,
         Err(e) => {

@@ -3,7 +3,6 @@
 //! ("container does not exist", "container not running").
 
 use crate::cli::UpdateArgs;
-use std::os::fd::AsRawFd;
 use vpsos_core::{Container, ErrorKind, Runtime, Status};
 
 /// Load `id`, or runc's "does not exist" error (containerd and podman
@@ -22,48 +21,32 @@ fn status(ct: &Container) -> Result<Status, String> {
     })
 }
 
-/// `vpsos kill [--all] ID [SIGNAL]`.
+/// `vpsos kill [--all] ID [SIGNAL]`: the init, or with `--all` every
+/// process of the container's cgroup.
 pub fn kill(rt: &Runtime, id: &str, signal: &str, all: bool) -> Result<i32, String> {
     let sig = crate::signals::parse(signal)?;
     let ct = load(rt, id)?;
-    let st = status(&ct)?;
-    if !matches!(st, Status::Created | Status::Running | Status::Frozen) {
-        return Err(format!("container {id} not running"));
+    // runc's words exactly: containerd's kill takes them for "gone"
+    let not_running = || "container not running".to_string();
+    if !matches!(
+        status(&ct)?,
+        Status::Created | Status::Running | Status::Frozen
+    ) {
+        return Err(not_running());
     }
     if all {
-        let pids = ct
+        let cg = ct
             .cgroup()
-            .map(|cg| cg.procs_recursive())
-            .unwrap_or_default();
-        for pid in pids {
-            if let Ok(fd) = pidfd(pid) {
-                // SAFETY: pidfd_send_signal on our pidfd.
-                unsafe {
-                    libc::syscall(libc::SYS_pidfd_send_signal, fd.as_raw_fd(), sig, 0, 0);
-                }
-            }
-        }
-        if sig == libc::SIGKILL && st == Status::Frozen {
-            // a frozen cgroup holds its killed processes until thawed
-            let _ = ct.thaw();
-        }
+            .ok_or_else(|| format!("container {id} has no cgroup to signal"))?;
+        cg.signal_all(sig, rt.kill_timeout())
+            .map_err(crate::describe)?;
         return Ok(0);
     }
     ct.kill(sig).map_err(|e| match e.kind() {
-        ErrorKind::NotFound => format!("container {id} not running"),
+        ErrorKind::NotFound => not_running(),
         _ => e.to_string(),
     })?;
     Ok(0)
-}
-
-fn pidfd(pid: i32) -> std::io::Result<std::os::fd::OwnedFd> {
-    // SAFETY: pidfd_open returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: a new fd of ours.
-    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) })
 }
 
 /// `vpsos delete [--force] ID`: a created or stopped container is
@@ -80,11 +63,9 @@ pub fn delete(rt: &Runtime, id: &str, force: bool) -> Result<i32, String> {
     };
     let r = match status(&ct)? {
         Status::Stopped => ct.delete(),
-        Status::Created | Status::Creating => ct.delete_force(),
-        s if force => {
-            let _ = s;
-            ct.delete_force()
-        }
+        // (deleting: a deleter died part-way)
+        Status::Created | Status::Creating | Status::Deleting => ct.delete_force(),
+        _ if force => ct.delete_force(),
         s => {
             return Err(format!(
                 "cannot delete container {id} that is not stopped: {}",
@@ -102,7 +83,7 @@ pub fn pause(ct: &Container) -> vpsos_core::Result<()> {
         Status::Frozen => Ok(()),
         _ => Err(vpsos_core::Error::new(
             ErrorKind::Busy,
-            format!("container {} not running", ct.id()),
+            "container not running",
         )),
     }
 }
@@ -113,7 +94,7 @@ pub fn resume(ct: &Container) -> vpsos_core::Result<()> {
         Status::Frozen => ct.thaw(),
         _ => Err(vpsos_core::Error::new(
             ErrorKind::Busy,
-            format!("container {} not paused", ct.id()),
+            "container not paused",
         )),
     }
 }

@@ -28,6 +28,13 @@ fn run_in_the_foreground_passes_output_and_exit_code() {
         // removed afterwards, cgroup included
         assert!(e.fails(&["state", &id]).contains("does not exist"));
         assert!(cgroup_dir(&id, "memory").is_none());
+        // (where --keep keeps it: the look-up above finds what there is)
+        let o = e.vpsos(&["run", "--keep", "--bundle", b.to_str().unwrap(), &id]);
+        assert_eq!(o.status.code(), Some(3));
+        assert_eq!(e.state(&id)["status"], "stopped");
+        assert!(cgroup_dir(&id, "memory").is_some());
+        e.ok(&["delete", &id]);
+        assert!(cgroup_dir(&id, "memory").is_none());
     }
 }
 
@@ -77,7 +84,10 @@ fn create_start_state_kill_delete() {
     assert!(err.contains("not stopped"), "{err}");
     e.ok(&["kill", id, "KILL"]);
     e.wait_status(id, "stopped");
-    assert!(e.fails(&["kill", id, "TERM"]).contains("not running"));
+    // runc's words exactly (containerd matches on them)
+    assert!(e
+        .fails(&["kill", id, "TERM"])
+        .contains("container not running"));
     e.ok(&["delete", id]);
     assert!(e.fails(&["state", id]).contains("does not exist"));
     assert!(e.fails(&["delete", id]).contains("does not exist"));
@@ -156,6 +166,15 @@ fn exec_from_the_command_line_and_from_a_process_file() {
         "{ps} lacks {pid}"
     );
     assert!(ps.as_array().unwrap().len() >= 2);
+    // --all reaches every process: TERM ends the exec'd sleep, while the
+    // init (PID 1 of its namespace, no handler) ignores it
+    e.ok(&["kill", "--all", id, "TERM"]);
+    let gone = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z ")) {
+        assert!(std::time::Instant::now() < gone, "--all missed {pid}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(e.state(id)["status"], "running");
     e.ok(&["kill", "--all", id, "KILL"]);
     e.wait_status(id, "stopped");
     e.ok(&["delete", id]);

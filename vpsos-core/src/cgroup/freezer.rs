@@ -27,6 +27,34 @@ impl Cgroup {
         self.set_frozen(false)
     }
 
+    /// Send `signal` to every process in the cgroup and its children (a
+    /// container's `kill --all`). They are frozen meanwhile, so none forks
+    /// away unsignalled, then thawed unless they were frozen before; a
+    /// cgroup without a freezer is signalled running. SIGKILL is
+    /// [`kill_all`](Cgroup::kill_all): it returns once they are gone (up
+    /// to `bound`).
+    ///
+    /// ```no_run
+    /// let cg = vpsos_core::Cgroup::open("vpsos/ct1");
+    /// cg.signal_all(libc::SIGTERM, std::time::Duration::from_secs(10))?;
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
+    pub fn signal_all(&self, signal: i32, bound: Duration) -> Result<()> {
+        if signal == libc::SIGKILL {
+            return self.kill_all(bound);
+        }
+        let froze = !self.is_frozen().unwrap_or(false) && self.freeze().is_ok();
+        for pid in self.procs_recursive() {
+            // SAFETY: plain kill(2); frozen, so these pids cannot exit and
+            // be reused (without a freezer, as racy as any kill by pid)
+            unsafe { libc::kill(pid, signal) };
+        }
+        if froze {
+            self.thaw()?;
+        }
+        Ok(())
+    }
+
     /// Whether the whole group is frozen.
     pub fn is_frozen(&self) -> Result<bool> {
         if self.is_v2() {

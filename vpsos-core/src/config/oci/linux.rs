@@ -6,7 +6,7 @@ use crate::config::{
     CgroupPlacement, DeviceAccess, DeviceKind, DeviceRule, NamespaceKind, NamespaceMode,
     Namespaces, Personality, Propagation, TimeOffsets,
 };
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::idmap::{IdMap, IdMapEntry};
 use oci_spec::runtime::{Linux, LinuxDeviceType, LinuxNamespaceType, LinuxPersonalityDomain};
 use std::path::{Path, PathBuf};
@@ -27,14 +27,11 @@ pub(super) fn convert(l: &Linux) -> Result<LinuxParts> {
         "linux.netDevices",
         "not supported by vpsos (its interfaces are configured as vpsos interfaces)",
     )?;
-    if l.intel_rdt().is_some() {
-        if !Path::new("/sys/fs/resctrl/info").exists() {
-            return Err(Error::unsupported(
-                "linux.intelRdt: resctrl is not mounted at /sys/fs/resctrl on this host",
-            ));
-        }
-        return Err(bad("linux.intelRdt", "not supported by vpsos"));
-    }
+    refuse(
+        l.intel_rdt().is_some(),
+        "linux.intelRdt",
+        "not supported by vpsos",
+    )?;
     let namespaces = namespaces(l)?;
     let (uid_map, gid_map) = id_maps(l, &namespaces)?;
     let privileged = namespaces.user.is_none()

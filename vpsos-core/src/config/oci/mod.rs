@@ -184,6 +184,17 @@ fn convert(spec: &Spec, bundle: Option<&Path>) -> Result<Config> {
         "vpsos runs containers, not virtual machines",
     )?;
     refuse(spec.zos().is_some(), "zos", "not a Linux field")?;
+    for (set, field) in [
+        (spec.uid_mappings().is_some(), "uidMappings"),
+        (spec.gid_mappings().is_some(), "gidMappings"),
+    ] {
+        refuse(
+            set,
+            field,
+            "per-mount id mappings are not supported (the container's own are \
+             linux.uidMappings and linux.gidMappings)",
+        )?;
+    }
     let root = spec.root().as_ref().ok_or_else(|| bad("root", "missing"))?;
     let rootfs = resolve(root.path(), bundle, "root.path")?;
     let oci_process = spec
@@ -264,16 +275,36 @@ fn convert(spec: &Spec, bundle: Option<&Path>) -> Result<Config> {
             .collect::<BTreeMap<_, _>>(),
         bundle: bundle.map(Path::to_path_buf),
     };
-    config
-        .validate()
-        .map_err(|e| oci_field(e).context("checking the config imported from OCI"))?;
+    config.validate().map_err(|e| {
+        oci_field(e, cgroup_mount.map(|(i, _)| i)).context("checking the config imported from OCI")
+    })?;
     Ok(config)
 }
 
 /// An error of vpsos's validation, its field renamed to OCI's where the
-/// two differ (`sysctl.x` → `linux.sysctl.x`).
-fn oci_field(e: Error) -> Error {
-    const RENAMES: [(&str, &str); 10] = [
+/// two differ (`sysctl.x` → `linux.sysctl.x`; `mounts[i]` counted again
+/// with the cgroup mount at `cgroup_mount`, which vpsos's list leaves out).
+fn oci_field(e: Error, cgroup_mount: Option<usize>) -> Error {
+    let Some(f) = e.field() else { return e };
+    // the reason without vpsos's "invalid <field>: "
+    let why = e.message();
+    let why = why.strip_prefix(&format!("invalid {f}: ")).unwrap_or(why);
+    if let Some((n, rest)) = f
+        .strip_prefix("mounts[")
+        .and_then(|r| r.split_once(']'))
+        .and_then(|(n, rest)| Some((n.parse::<usize>().ok()?, rest)))
+    {
+        let n = if cgroup_mount.is_some_and(|c| c <= n) {
+            n + 1
+        } else {
+            n
+        };
+        return bad(format!("mounts[{n}]{rest}"), why);
+    }
+    const RENAMES: [(&str, &str); 13] = [
+        ("hooks.create_runtime", "hooks.createRuntime"),
+        ("hooks.create_container", "hooks.createContainer"),
+        ("hooks.start_container", "hooks.startContainer"),
         ("rootfs", "root.path"),
         ("seccomp_listener", "linux.seccomp.listenerPath"),
         ("sysctl", "linux.sysctl"),
@@ -285,11 +316,10 @@ fn oci_field(e: Error) -> Error {
         ("personality", "linux.personality"),
         ("cgroup.path", "linux.cgroupsPath"),
     ];
-    let Some(f) = e.field() else { return e };
     for (from, to) in RENAMES {
         if let Some(rest) = f.strip_prefix(from) {
             if rest.is_empty() || rest.starts_with(['.', '[']) {
-                return bad(format!("{to}{rest}"), e.message());
+                return bad(format!("{to}{rest}"), why);
             }
         }
     }

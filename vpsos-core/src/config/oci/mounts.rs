@@ -67,12 +67,17 @@ pub(super) fn convert(
             if cgroup.is_some() {
                 return Err(bad(at("type"), "a second cgroup mount"));
             }
+            // vpsos mounts it nosuid, nodev, noexec, private: an option
+            // asking for anything else would be dropped
             let private = o.propagation.is_none_or(|(p, _)| p == Propagation::Private);
-            if o.bind.is_some() || !o.data.is_empty() || !private {
+            // (relatime is the kernel's default: what it gets anyway)
+            let allows = o.allow.iter().any(|a| *a);
+            let flags = o.flags.iter().any(|f| *f != MountFlag::Relatime);
+            if o.bind.is_some() || !o.data.is_empty() || flags || !private || allows {
                 return Err(bad(
                     at("options"),
-                    "a cgroup mount takes only ro/rw, nosuid, nodev, noexec, private and \
-                     atime options",
+                    "a cgroup mount takes only ro/rw, nosuid, nodev, noexec, relatime and \
+                     private (it is always nosuid, nodev, noexec)",
                 ));
             }
             cgroup = Some((i, o.readonly));
@@ -140,6 +145,8 @@ struct Options {
     propagation: Option<(Propagation, bool)>,
     flags: Vec<MountFlag>,
     data: Vec<String>,
+    /// Whether `suid`, `dev`, `exec` were asked for (last word wins).
+    allow: [bool; 3],
 }
 
 impl Options {
@@ -151,12 +158,12 @@ impl Options {
             match opt {
                 "ro" => o.readonly = true,
                 "rw" => o.readonly = false,
-                "nosuid" => o.nosuid = true,
-                "suid" => o.nosuid = false,
-                "nodev" => o.nodev = true,
-                "dev" => o.nodev = false,
-                "noexec" => o.noexec = true,
-                "exec" => o.noexec = false,
+                "nosuid" => (o.nosuid, o.allow[0]) = (true, false),
+                "suid" => (o.nosuid, o.allow[0]) = (false, true),
+                "nodev" => (o.nodev, o.allow[1]) = (true, false),
+                "dev" => (o.nodev, o.allow[1]) = (false, true),
+                "noexec" => (o.noexec, o.allow[2]) = (true, false),
+                "exec" => (o.noexec, o.allow[2]) = (false, true),
                 "bind" => o.bind = Some(false),
                 "rbind" => o.bind = Some(true),
                 "defaults" => {}
