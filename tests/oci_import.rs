@@ -35,13 +35,13 @@ fn bundle(id: &str, userns: bool) -> PathBuf {
         echo x > /dev/null && test \"$(head -c 4 /dev/urandom | wc -c)\" = 4 && echo dev-ok; \
         echo ptmx=$(readlink /dev/ptmx) fd=$(readlink /dev/fd) stdin=$(readlink /dev/stdin) \
           stdout=$(readlink /dev/stdout) stderr=$(readlink /dev/stderr); \
-        test -c /dev/fuse && echo fuse-node; cat /dev/fuse 2>/dev/null || echo fuse-denied; \
+        test -c /dev/fuse && echo fuse-node; (: </dev/fuse) 2>/dev/null || echo fuse-denied; \
         echo host=$(hostname); \
         grep -E ' /(dev/pts|dev/shm|dev/mqueue|sys|sys/fs/cgroup|sys/fs/cgroup/memory|run) ' /proc/mounts | \
           awk '{print \"mount\", $2, $3, substr($4,1,2)}'; \
-        echo kcore=$(cat /proc/kcore 2>/dev/null | wc -c) firmware=$(ls /sys/firmware | wc -l); \
-        touch /x 2>/dev/null || echo root-ro; \
-        echo 1 > /proc/sys/kernel/printk 2>/dev/null || echo procsys-ro; \
+        test -c /proc/keys && echo keys-masked; echo firmware=$(ls /sys/firmware | wc -l); \
+        awk '$2 == \"/\" {print \"root\", substr($4,1,2)}' /proc/mounts; \
+        (echo 64 > /proc/sys/net/ipv4/ip_default_ttl) 2>&1 | grep -q Read-only && echo procsys-ro; \
         grep -E '^Cap(Bnd|Eff|Prm|Inh|Amb)' /proc/self/status";
     let json = format!(
         r#"{{
@@ -73,7 +73,7 @@ fn bundle(id: &str, userns: bool) -> PathBuf {
     "devices": [{{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438}}],
     "namespaces": [{{"type": "pid"}}, {{"type": "network"}}, {{"type": "ipc"}}, {{"type": "uts"}},
                    {{"type": "mount"}}, {{"type": "cgroup"}}{userns_ns}],
-    "maskedPaths": ["/proc/kcore", "/sys/firmware"],
+    "maskedPaths": ["/proc/kcore", "/proc/keys", "/sys/firmware"],
     "readonlyPaths": ["/proc/sys"]
   }}
 }}"#
@@ -95,12 +95,15 @@ fn mask() -> u64 {
     .fold(0, |m, c| m | c.bitmask())
 }
 
-/// Removes the bundle and the (then empty) state root, also when a test
-/// fails.
-struct Cleanup(PathBuf, PathBuf);
+/// Removes the bundle, the container (should the test fail before its
+/// delete) and the then empty state root.
+struct Cleanup(PathBuf, PathBuf, String);
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        if let Ok(ct) = Runtime::with_root(&self.1).load(&self.2) {
+            let _ = ct.delete_force();
+        }
         let _ = fs::remove_dir_all(&self.0);
         let _ = fs::remove_dir(&self.1);
     }
@@ -110,7 +113,7 @@ fn run_bundle(name: &str, userns: bool) {
     let id = id(name);
     let dir = bundle(&id, userns);
     let state = PathBuf::from(format!("{STATE_ROOT}/oci-{}-{id}", std::process::id()));
-    let _cleanup = Cleanup(dir.clone(), state.clone());
+    let _cleanup = Cleanup(dir.clone(), state.clone(), id.clone());
     let cfg = Config::from_oci_bundle(&dir).unwrap();
     assert_eq!(cfg.privileged, !userns);
     assert_eq!(cfg.bundle.as_deref(), Some(dir.as_path()));
@@ -143,8 +146,9 @@ fn run_bundle(name: &str, userns: bool) {
         "mount /dev/mqueue mqueue rw",
         "mount /sys sysfs ro",
         "mount /run tmpfs rw",
-        "kcore=0 firmware=0",
-        "root-ro",
+        "keys-masked",
+        "firmware=0",
+        "root ro",
         "procsys-ro",
     ] {
         assert!(out.contains(want), "no {want:?} in:\n{out}");

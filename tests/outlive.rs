@@ -276,9 +276,18 @@ fn exec_d_processes_never_hold_stop() {
                 .any(|l| l.starts_with("State:") && l.contains('Z'))
         })
     };
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(!running(dropped_pid) || !comm(dropped_pid).starts_with("sleep"));
-    assert!(!running(mons[1]) || !is_monitor(mons[1]));
+    let gone = || {
+        (!running(dropped_pid) || !comm(dropped_pid).starts_with("sleep"))
+            && (!running(mons[1]) || !is_monitor(mons[1]))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !gone() {
+        assert!(
+            Instant::now() < deadline,
+            "the dropped process or its monitor lives on"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     ct.delete().unwrap();
     assert_no_leaks(&id, rootfs());
 }
