@@ -5,7 +5,12 @@
 # targets' (cargo-fuzz, g++) by scripts/install-fuzz.sh, which scripts/fuzz.sh runs.
 set -euo pipefail
 pkgs=(busybox-static jq libseccomp-dev pkg-config gcc libc6-dev xfsprogs btrfs-progs)
-[ "${1:-}" = "--bench" ] && pkgs+=(crun runc hyperfine lxc)
+case ${1:-} in
+  --bench) pkgs+=(crun runc hyperfine lxc) ;;
+  # tests/oci-clients: the clients that drive the CLI (containerd's
+  # package would start its daemon: the guard below stops that)
+  --oci-clients) pkgs+=(podman conmon containerd runc uidmap python3 util-linux) ;;
+esac
 missing=()
 for p in "${pkgs[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p"); done
 command -v cargo >/dev/null || { echo "install-deps: cargo (Rust toolchain) is required" >&2; exit 1; }

@@ -191,6 +191,8 @@ t_kill_all() {
 t_delete_force() {
   cr run -d "${RUN[@]}" --rootfs "$ROOTFS" force1 sleep 1000
   pid=$(task_pid force1)
+  # the runtime's state is where the check below looks
+  [ -e "$RUNC_ROOT/$NS/force1" ] || fail "no state of force1 in $RUNC_ROOT/$NS"
   cr task delete -f force1
   ! kill -0 "$pid" 2>/dev/null || fail "pid $pid alive after task delete -f"
   cr container delete force1
@@ -248,6 +250,6 @@ t userns t_userns
 t no_userns t_no_userns
 t resources t_resources
 
-left=$(cr container ls -q)
+left=$(cr container ls -q; ls -A "$RUNC_ROOT/$NS" 2>/dev/null)
 if [ -n "$left" ]; then echo "test oci::containerd::nothing_left ... FAILED ($left)"; echo fail >> "$COUNTS"
 else echo "test oci::containerd::nothing_left ... ok"; echo pass >> "$COUNTS"; fi

@@ -7,9 +7,10 @@
 # The runtime defaults to the vpsos CLI: $VPSOS_CLI, else
 # <cargo target dir>/debug/vpsos (built with `cargo build -p vpsos-cli` when
 # missing). Needs root. Installs what it lacks (podman, containerd, uidmap,
-# busybox-static, jq, python3) with apt. Everything lives in a private
-# directory: podman gets its own root/runroot/tmpdir/config (vfs, cgroupfs,
-# events in a file, --network none, no registry); containerd is started by
+# busybox-static, jq, python3) with scripts/install-deps.sh --oci-clients
+# (no daemon started). Everything lives in a private directory: podman
+# gets its own root/runroot/tmpdir/config (vfs, cgroupfs, events in a
+# file, --network none, no registry); containerd is started by
 # the suite with its own root/state/socket and no CRI, killed by pid at the
 # end. No network interface, route or firewall rule is touched.
 #
@@ -18,9 +19,12 @@
 # runtime call (argv, env) to FILE.
 #
 # Prints "test oci::SUITE::NAME ... ok|FAILED|skipped (why)" per test
-# ("SKIPPED oci::SUITE::NAME: why" too, for scripts/test.sh) and ends with a
-# libtest-style "test result:" line, in which skipped tests count as passed
-# (as tests/c/run.sh does; scripts/test.sh subtracts the SKIPPED lines).
+# ("SKIPPED oci::SUITE::NAME: why" too, for scripts/test.sh), then
+# "test oci::nothing_left_on_the_host" (runtime state, the clients' cgroups,
+# processes in our trees, shim sockets), and ends with a libtest-style
+# "test result:" line, in which skipped tests count as passed (as
+# tests/c/run.sh does; scripts/test.sh subtracts the SKIPPED lines). A
+# runtime that cannot be built or run is a failure, not a skip.
 # RUNTIME-CONTRACT.md says what the clients expect of the runtime.
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -46,16 +50,13 @@ if [ $no_unified = 1 ] && [ -z "${OCI_CLIENTS_MNTNS:-}" ]; then
 fi
 start=$SECONDS
 
-need() {
-  local missing=() p
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  [ ${#missing[@]} = 0 ] && return
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-need podman conmon containerd runc uidmap busybox-static jq python3 util-linux
+# the clients, installed without starting any daemon where they are
+# missing (the test VM's image has them)
+for p in podman conmon containerd runc uidmap busybox-static jq python3 util-linux; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" && continue
+  bash "$ROOT/scripts/install-deps.sh" --oci-clients || exit 1
+  break
+done
 
 # the runtime under test
 no_runtime=""
@@ -113,13 +114,40 @@ export ROOTFS=$WORK/rootfs
 mkdir "$ROOTFS" && bash "$ROOT/tests/busybox-rootfs.sh" "$ROOTFS" 0
 tar -C "$ROOTFS" -cf "$WORK/rootfs.tar" .
 
+# what may be left afterwards: the CLI's default state root (podman runs
+# it without --root), the clients' cgroups (checked after their suites
+# removed what they made), processes rooted in a tree of ours
+cli_states() { ls -A /run/vpsos 2>/dev/null | sort; }
+states_before=$(cli_states)
+client_cgroups() {
+  local m
+  for m in $(findmnt -rn -t cgroup,cgroup2 -o TARGET); do
+    ls -d "$m"/vpsos-oci-* 2>/dev/null
+    [ -d "$m/libpod_parent" ] && find "$m/libpod_parent" -mindepth 1 -type d
+  done | sort
+}
+cgroups_before=$(client_cgroups)
+shim_sockets() { ls -A /run/containerd/s 2>/dev/null | sort; }
+sockets_before=$(shim_sockets)
+leaks() {
+  local d root new
+  new=$(comm -13 <(echo "$states_before") <(cli_states))
+  [ -z "$new" ] || echo "runtime state in /run/vpsos: $(echo $new)"
+  new=$(comm -13 <(echo "$cgroups_before") <(client_cgroups))
+  [ -z "$new" ] || echo "cgroups: $(echo $new)"
+  for d in /proc/[0-9]*; do
+    root=$(readlink "$d/root" 2>/dev/null) || continue
+    case $root in "$WORK"/*|/run/vpsos-ctd-test.*) echo "process ${d#/proc/} rooted in $root";; esac
+  done
+  new=$(comm -13 <(echo "$sockets_before") <(shim_sockets))
+  [ -z "$new" ] || echo "shim sockets in /run/containerd/s: $(echo $new)"
+}
+
 passed=0 failed=0 skipped=0
+[ -z "$no_runtime" ] || { echo "test oci::runtime ... FAILED ($no_runtime)"; failed=1; }
 for s in "${suites[@]}"; do
   echo "=== oci-clients: $s"
-  if [ -n "$no_runtime" ]; then
-    echo "test oci::$s ... skipped ($no_runtime)"; echo "SKIPPED oci::$s: $no_runtime"
-    skipped=$((skipped + 1)); continue
-  fi
+  [ -z "$no_runtime" ] || continue
   SUITE=$s bash "$HERE/$s.sh"
   rc=$?
   c=$WORK/counts.$s
@@ -129,6 +157,13 @@ for s in "${suites[@]}"; do
     echo "test oci::$s::suite ... FAILED (the suite exited $rc)"; failed=$((failed + 1))
   fi
 done
+
+if [ -z "$no_runtime" ]; then
+  left=$(leaks)
+  if [ -z "$left" ]; then echo "test oci::nothing_left_on_the_host ... ok"; passed=$((passed + 1))
+  else echo "test oci::nothing_left_on_the_host ... FAILED"; echo "$left" | sed 's/^/    | /'
+    failed=$((failed + 1)); fi
+fi
 
 r=ok; [ $failed = 0 ] || r=FAILED
 echo "oci-clients: $passed passed, $failed failed, $skipped skipped ($runtime)"
