@@ -10,29 +10,28 @@ use vpsos_core::{Config, Container, CreateOptions, Reaper, Runtime, Stdio};
 
 /// `vpsos create ID --bundle DIR ...`.
 pub fn create(rt: &Runtime, a: &CreateArgs, log: &Log) -> Result<i32, String> {
-    let (ct, console) = make(rt, a, false, log)?;
+    let (ct, console) = make(rt, a, Start::No, log)?;
     drop(console);
     drop(ct);
     Ok(0)
 }
 
-/// `vpsos run ID --bundle DIR [--detach] ...`: create and start; in the
+/// `vpsos run ID --bundle DIR [--detach] ...`: create and start in one
+/// step (the library's `run`: no exec-fifo round trip); in the
 /// foreground, wait for the init, delete the container (unless --keep)
 /// and exit with the init's status.
 pub fn run(rt: &Runtime, a: &RunArgs, log: &Log) -> Result<i32, String> {
     if a.detach {
-        let (ct, _console) = make(rt, &a.create, false, log)?;
-        return start_or_remove(&ct).map(|_| 0);
+        make(rt, &a.create, Start::Detached, log)?;
+        return Ok(0);
     }
     crate::reap::become_subreaper()?;
     let signals = crate::signals::block_forwarded()?;
-    let (ct, console) = make(rt, &a.create, true, log)?;
-    // before the start: a quick init may be gone right after it
-    let pid = ct
-        .pid()
-        .ok_or("the container's init ended during its setup")?;
-    let pidfd = ct.pidfd().map_err(crate::describe)?;
-    start_or_remove(&ct)?;
+    let (ct, console) = make(rt, &a.create, Start::Foreground, log)?;
+    // the handle's own: a quick init may have ended already (ours to reap)
+    let (pid, pidfd) = ct
+        .created_init()
+        .ok_or("the container's init is not known to its creating handle")?;
     let code = crate::reap::foreground(pid, &pidfd, console, &signals)?;
     if !a.keep {
         ct.delete_force().map_err(crate::describe)?;
@@ -40,22 +39,26 @@ pub fn run(rt: &Runtime, a: &RunArgs, log: &Log) -> Result<i32, String> {
     Ok(code)
 }
 
-fn start_or_remove(ct: &Container) -> Result<(), String> {
-    ct.start().map_err(|e| {
-        // a failed start removes the container itself; anything else left
-        let _ = ct.delete_force();
-        e.to_string()
-    })
+/// Whether and how `make` starts the container.
+#[derive(PartialEq)]
+enum Start {
+    /// `create`: the init waits for `start`.
+    No,
+    /// `run --detach`.
+    Detached,
+    /// `run` in the foreground: the pty master comes back to the caller.
+    Foreground,
 }
 
-/// Create the container; the init's pty master goes to --console-socket
-/// or, when `relay` (a foreground run), back to the caller.
+/// Create (or run) the container; the init's pty master goes to
+/// --console-socket or, in the foreground, back to the caller.
 fn make(
     rt: &Runtime,
     a: &CreateArgs,
-    relay: bool,
+    start: Start,
     log: &Log,
 ) -> Result<(Container, Option<OwnedFd>), String> {
+    let relay = start == Start::Foreground;
     let bundle = absolute(&a.bundle)?;
     let config = Config::from_oci_bundle(&bundle).map_err(crate::describe)?;
     if config.process.terminal && a.console_socket.is_none() && !relay {
@@ -73,7 +76,11 @@ fn make(
         extra_fds: preserved_fds(a.preserve_fds)?,
         reaper: Reaper::Subreaper,
     };
-    let ct = rt.create(&a.id, &config, opts).map_err(crate::describe)?;
+    let ct = match start {
+        Start::No => rt.create(&a.id, &config, opts),
+        _ => rt.run(&a.id, &config, opts),
+    }
+    .map_err(crate::describe)?;
     let done = (|| {
         for name in config.seccomp.iter().flat_map(|p| p.skipped_syscalls()) {
             log.warn(&format!(
@@ -89,9 +96,9 @@ fn make(
             (_, m) => m,
         };
         if let Some(p) = &a.pid_file {
-            let pid = ct
-                .pid()
-                .ok_or("the container's init ended while it was being created")?;
+            let (pid, _) = ct
+                .created_init()
+                .ok_or("the container's init is not known to its creating handle")?;
             write_pid_file(p, pid)?;
         }
         Ok(console)

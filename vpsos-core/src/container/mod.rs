@@ -137,6 +137,24 @@ impl Container {
         st.monitor.filter(ProcRef::alive).map(|r| r.pid)
     }
 
+    /// The init as the handle that created it holds it: its host pid and
+    /// a new pidfd, without reading the state and also once the init has
+    /// ended (a caller that is its subreaper, see
+    /// [`Reaper::Subreaper`](crate::Reaper), reaps it through the pidfd).
+    /// `None` on a handle from [`Runtime::load`](crate::Runtime::load)
+    /// that has not looked at the init yet.
+    ///
+    /// ```no_run
+    /// # let (rt, config) = (vpsos_core::Runtime::new(), vpsos_core::Config::builder("/srv/ct1").build()?);
+    /// let ct = rt.run("ct1", &config, Default::default())?;
+    /// let (pid, pidfd) = ct.created_init().expect("the creating handle");
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
+    pub fn created_init(&self) -> Option<(i32, OwnedFd)> {
+        let init = self.init.lock().expect("live").clone()?;
+        Some((init.r.pid, init.pidfd.try_clone().ok()?))
+    }
+
     /// A pidfd of the init (a new fd, yours to keep): readable once the
     /// init has ended, for the caller's event loop (`poll`, epoll,
     /// asyncio's `add_reader`). Then [`try_wait`](Container::try_wait)
