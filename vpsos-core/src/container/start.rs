@@ -47,12 +47,7 @@ impl Container {
         }
         let config = super::state::read_config(&self.dir)?;
         if let Err(e) = super::hooks::on_start(&self.id, &config, init.r.pid, &init.pidfd) {
-            let (_, errors) = teardown(&self.dir, &st, self.kill_bound());
-            drop(lock);
-            self.gone.store(true, std::sync::atomic::Ordering::Relaxed);
-            return Err(
-                with_cleanup_errors(e, errors).context(format!("starting container {}", self.id))
-            );
+            return Err(self.remove_failed(e, &st, lock));
         }
         let fifo_path = self.dir.join("exec.fifo");
         let mut fifo = fs::OpenOptions::new()
@@ -84,13 +79,8 @@ impl Container {
             let failed = ready.is_some()
                 && fs::metadata(self.dir.join("start.err")).is_ok_and(|m| m.len() > 0);
             if failed {
-                let argv0 = config.process.args[0].clone();
-                let e = self.start_report(&argv0);
-                let (_, errors) = teardown(&self.dir, &st, self.kill_bound());
-                drop(lock);
-                self.gone.store(true, std::sync::atomic::Ordering::Relaxed);
-                return Err(with_cleanup_errors(e, errors)
-                    .context(format!("starting container {}", self.id)));
+                let e = self.start_report(&config.process.args[0]);
+                return Err(self.remove_failed(e, &st, lock));
             }
         }
         let _ = fs::remove_file(&fifo_path);
@@ -105,6 +95,20 @@ impl Container {
             return Err(e.context(format!("starting container {}", self.id)));
         }
         Ok(())
+    }
+
+    /// A failed start removes the container, as a failed `run` would:
+    /// `e`, with whatever the removal could not undo.
+    fn remove_failed(
+        &self,
+        e: Error,
+        st: &super::state::StateFile,
+        lock: super::lock::Lock,
+    ) -> Error {
+        let (_, errors) = teardown(&self.dir, st, self.kill_bound());
+        drop(lock);
+        self.gone.store(true, std::sync::atomic::Ordering::Relaxed);
+        with_cleanup_errors(e, errors).context(format!("starting container {}", self.id))
     }
 
     /// Why the init ended before its exec: its start report.

@@ -421,6 +421,22 @@ pub(super) fn restore_signals(old: &libc::sigset_t) {
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, old, std::ptr::null_mut()) };
 }
 
+/// The pid behind a pidfd (the `Pid:` line of its fdinfo).
+pub(crate) fn pid_of(pidfd: &std::os::fd::OwnedFd) -> crate::Result<i32> {
+    let p = format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd());
+    let s = std::fs::read_to_string(&p).map_err(|e| {
+        crate::Error::from_errno(
+            e.raw_os_error().unwrap_or(libc::EIO),
+            format!("reading {p}"),
+        )
+    })?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&pid: &i32| pid > 0)
+        .ok_or_else(|| crate::Error::from_errno(libc::ESRCH, "the monitor ended at once"))
+}
+
 /// `pidfd_open(2)`.
 pub(crate) fn pidfd_open(pid: i32) -> Result<OwnedFd> {
     // SAFETY: plain syscall.

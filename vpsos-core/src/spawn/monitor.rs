@@ -435,7 +435,7 @@ pub(crate) fn launch(
     let monitor = if launch.detached {
         None
     } else {
-        Some((sys::pid_of(&monitor_pidfd)?, monitor_pidfd))
+        Some((super::pid_of(&monitor_pidfd)?, monitor_pidfd))
     };
     Ok((
         Launched {

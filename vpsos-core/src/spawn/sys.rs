@@ -367,19 +367,3 @@ pub(crate) fn reap(pidfd: &std::os::fd::OwnedFd) -> Result<(c_int, c_int), c_int
         }
     }
 }
-
-/// The pid behind a pidfd (the `Pid:` line of its fdinfo).
-pub(crate) fn pid_of(pidfd: &std::os::fd::OwnedFd) -> crate::Result<i32> {
-    let p = format!("/proc/self/fdinfo/{}", pidfd.as_raw_fd());
-    let s = std::fs::read_to_string(&p).map_err(|e| {
-        crate::Error::from_errno(
-            e.raw_os_error().unwrap_or(libc::EIO),
-            format!("reading {p}"),
-        )
-    })?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("Pid:"))
-        .and_then(|v| v.trim().parse().ok())
-        .filter(|&pid: &i32| pid > 0)
-        .ok_or_else(|| crate::Error::from_errno(libc::ESRCH, "the monitor ended at once"))
-}
