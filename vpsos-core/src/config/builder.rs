@@ -187,6 +187,83 @@ impl ConfigBuilder {
         self
     }
 
+    /// Set a kernel parameter of the container's own namespaces
+    /// (`net.ipv4.ip_forward` or `net/ipv4/ip_forward`), written before
+    /// its /proc/sys turns read-only.
+    ///
+    /// ```
+    /// use vpsos_core::{Config, IdMap};
+    /// let c = Config::builder("/srv/ct")
+    ///     .id_maps(IdMap::single(0, 100000, 65536))
+    ///     .sysctl("net.ipv4.ip_forward", "1")
+    ///     .build()?;
+    /// assert_eq!(c.sysctl["net.ipv4.ip_forward"], "1");
+    /// # Ok::<(), vpsos_core::Error>(())
+    /// ```
+    pub fn sysctl(mut self, key: &str, value: &str) -> Self {
+        self.config.sysctl.insert(key.into(), value.into());
+        self
+    }
+
+    /// Set the execution domain of the init and of exec'd processes.
+    ///
+    /// ```
+    /// use vpsos_core::config::Personality;
+    /// let c = vpsos_core::Config::builder("/srv/ct")
+    ///     .personality(Personality::Linux32)
+    ///     .build_unchecked();
+    /// assert_eq!(c.personality, Some(Personality::Linux32));
+    /// ```
+    pub fn personality(mut self, p: Personality) -> Self {
+        self.config.personality = Some(p);
+        self
+    }
+
+    /// Set the OCI hooks.
+    ///
+    /// ```
+    /// use vpsos_core::config::{Hook, Hooks};
+    /// let mut hooks = Hooks::default();
+    /// hooks.poststop.push(Hook::new("/usr/local/bin/cleanup"));
+    /// let c = vpsos_core::Config::builder("/srv/ct").hooks(hooks).build_unchecked();
+    /// assert_eq!(c.hooks.poststop.len(), 1);
+    /// ```
+    pub fn hooks(mut self, hooks: Hooks) -> Self {
+        self.config.hooks = hooks;
+        self
+    }
+
+    /// Add an annotation (OCI's: in the state hooks and agents read).
+    ///
+    /// ```
+    /// let c = vpsos_core::Config::builder("/srv/ct")
+    ///     .annotation("org.example/owner", "alice")
+    ///     .build_unchecked();
+    /// assert_eq!(c.annotations["org.example/owner"], "alice");
+    /// ```
+    pub fn annotation(mut self, key: &str, value: &str) -> Self {
+        self.config.annotations.insert(key.into(), value.into());
+        self
+    }
+
+    /// Send the seccomp listeners to an agent's socket instead of the
+    /// creator (the profile needs a notify rule).
+    ///
+    /// ```
+    /// use vpsos_core::security::seccomp_socket::ListenerSocket;
+    /// let c = vpsos_core::Config::builder("/srv/ct")
+    ///     .seccomp_listener(ListenerSocket { path: "/run/agent.sock".into(), metadata: String::new() })
+    ///     .build_unchecked();
+    /// assert!(c.seccomp_listener.is_some());
+    /// ```
+    pub fn seccomp_listener(
+        mut self,
+        socket: crate::security::seccomp_socket::ListenerSocket,
+    ) -> Self {
+        self.config.seccomp_listener = Some(socket);
+        self
+    }
+
     /// Set the init process. Capabilities it leaves unset keep the builder's
     /// system-container default.
     pub fn init(mut self, mut process: Process) -> Self {
