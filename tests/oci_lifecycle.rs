@@ -141,7 +141,7 @@ fn a_detached_console_is_refused_and_a_terminal_comes_back() {
     assert_eq!(e.field(), Some("console.enabled"));
     let cfg = config()
         .console(Console::none())
-        .init(sh("tty").terminal(true))
+        .init(sh("tty; [ /dev/console -ef \"$(tty)\" ] && echo console-is-the-tty").terminal(true))
         .build()
         .unwrap();
     let ct = runtime()
@@ -160,6 +160,8 @@ fn a_detached_console_is_refused_and_a_terminal_comes_back() {
         out.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
     assert!(out.contains("/dev/pts/0"), "{out:?}");
+    // the runtime spec's /dev/console: a bind of the pty's slave
+    assert!(out.contains("console-is-the-tty"), "{out:?}");
     wait_stopped(&ct);
     ct.delete().unwrap();
     assert_no_leaks(&id, &cfg.rootfs);

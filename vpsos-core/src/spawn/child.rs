@@ -135,8 +135,10 @@ pub(crate) unsafe fn run(
     if p.lo_up {
         loopback_up(sync_fd);
     }
+    let mut console = (-1, -1);
     if let Some(r) = &p.rootfs {
-        rootfs_child::setup(sync_fd, r, &p.sysctl, p.create_hooks);
+        let owner = p.process.pty_inside.then_some(p.process.uid);
+        console = rootfs_child::setup(sync_fd, r, &p.sysctl, p.create_hooks, owner);
     }
 
     if p.wait_cgroup {
@@ -156,7 +158,7 @@ pub(crate) unsafe fn run(
         let r = libc::personality(domain) as _;
         check(sync_fd, r, Stage::Sysctl, Step::Personality, 0);
     }
-    let tty = setup_process(sync_fd, &p.process);
+    let tty = setup_process(sync_fd, &p.process, console);
     if let Some(label) = &p.process.apparmor_exec {
         set_apparmor_exec(sync_fd, label);
     }

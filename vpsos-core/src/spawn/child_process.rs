@@ -28,7 +28,11 @@ pub(super) unsafe fn join_keyring(sync_fd: c_int, name: &std::ffi::CStr) {
 /// those of the namespace's root (plus CAP_SYS_ADMIN) until the filter is
 /// loaded; [`final_capabilities`] then sets them. Returns the terminal
 /// (slave) to put on 0, 1, 2, or -1.
-pub(super) unsafe fn setup_process(sync_fd: c_int, p: &ProcessPlan) -> c_int {
+pub(super) unsafe fn setup_process(
+    sync_fd: c_int,
+    p: &ProcessPlan,
+    console: (c_int, c_int),
+) -> c_int {
     // a session of its own, always: no terminal of the caller's can be
     // reached through /dev/tty or TIOCSTI
     if libc::setsid() < 0 && errno() != libc::EPERM {
@@ -104,15 +108,21 @@ pub(super) unsafe fn setup_process(sync_fd: c_int, p: &ProcessPlan) -> c_int {
         libc::umask(m as libc::mode_t);
     }
     if p.pty_inside {
-        // made as the process's own user: the slave is its own
-        return pty_inside(sync_fd);
+        // the init's was made with its /dev/console; an exec'd process's
+        // is made now, as its own user: the slave is its own
+        let (m, s) = if console.0 >= 0 {
+            console
+        } else {
+            open_pty(sync_fd)
+        };
+        return hand_pty(sync_fd, m, s);
     }
     p.tty
 }
 
-/// A pty of the container's devpts (we are in its mount namespace): the
-/// slave becomes the controlling terminal, the master goes to the parent.
-pub(super) unsafe fn pty_inside(sync_fd: c_int) -> c_int {
+/// A pty of the container's devpts (we are in its mount namespace, after
+/// its pivot_root): (master, slave).
+pub(super) unsafe fn open_pty(sync_fd: c_int) -> (c_int, c_int) {
     let m = libc::open(
         c"/dev/ptmx".as_ptr(),
         libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
@@ -127,6 +137,12 @@ pub(super) unsafe fn pty_inside(sync_fd: c_int) -> c_int {
         libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
     );
     check(sync_fd, s as _, Stage::Console, Step::PtyInside, 2);
+    (m, s)
+}
+
+/// The slave of [`open_pty`] becomes the controlling terminal (returned,
+/// for 0, 1, 2), the master goes to the parent.
+unsafe fn hand_pty(sync_fd: c_int, m: c_int, s: c_int) -> c_int {
     let r = libc::ioctl(s, libc::TIOCSCTTY, 0) as _;
     check(sync_fd, r, Stage::Console, Step::ControllingTty, 0);
     if let Err(e) = sync::send_with_fd(sync_fd, &Msg::new(Phase::Pty), m) {

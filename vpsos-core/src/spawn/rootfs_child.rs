@@ -176,12 +176,18 @@ unsafe fn do_mount(sync: c_int, root: c_int, m: &MountOp, index: u32) {
 }
 
 /// Everything from propagation to the read-only root.
+///
+/// `console_owner`: the init's terminal is a pty of the container's
+/// devpts (made here, after the pivot_root, as root), owned by this user
+/// and bound at /dev/console as the runtime spec asks; returned as
+/// (master, slave), else (-1, -1).
 pub(crate) unsafe fn setup(
     sync: c_int,
     p: &RootfsPlan,
     sysctl: &[(CString, CString)],
     create_hooks: bool,
-) {
+    console_owner: Option<u32>,
+) -> (c_int, c_int) {
     let r = libc::mount(
         null(),
         c"/".as_ptr(),
@@ -270,11 +276,60 @@ pub(crate) unsafe fn setup(
     );
     libc::close(root);
 
+    let console = match console_owner {
+        Some(uid) => console_pty(sync, uid),
+        None => (-1, -1),
+    };
     // in the container's namespaces, before /proc/sys turns read-only
     for (i, (file, value)) in sysctl.iter().enumerate() {
         write_sysctl(sync, i as u32, file, value);
     }
     mask_and_protect(sync, p);
+    console
+}
+
+/// A pty of the container's devpts, its slave owned by `uid` (its group
+/// stays devpts's) and bound at /dev/console: (master, slave).
+unsafe fn console_pty(sync: c_int, uid: u32) -> (c_int, c_int) {
+    let (m, s) = super::child_process::open_pty(sync);
+    let r = libc::fchown(s, uid, libc::gid_t::MAX) as _;
+    check(sync, r, Stage::Console, Step::PtyInside, 4);
+    let dev = libc::open(
+        c"/dev".as_ptr(),
+        libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
+    );
+    check(sync, dev as _, Stage::Console, Step::BindTerminal, 0);
+    // a file to bind over (never opening what is there: a device node)
+    let f = libc::openat(
+        dev,
+        c"console".as_ptr(),
+        libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+        0o600,
+    );
+    if f < 0 && errno() != libc::EEXIST {
+        fail(sync, Stage::Console, Step::BindTerminal, 0, errno());
+    }
+    if f >= 0 {
+        libc::close(f);
+    }
+    let t = libc::openat(
+        dev,
+        c"console".as_ptr(),
+        libc::O_PATH | libc::O_CLOEXEC | libc::O_NOFOLLOW,
+    );
+    check(sync, t as _, Stage::Console, Step::BindTerminal, 0);
+    let (mut src, mut dst) = ([0u8; 40], [0u8; 40]);
+    let r = libc::mount(
+        fd_path(s, &mut src),
+        fd_path(t, &mut dst),
+        null(),
+        libc::MS_BIND,
+        null(),
+    );
+    check(sync, r as _, Stage::Console, Step::BindTerminal, 0);
+    libc::close(t);
+    libc::close(dev);
+    (m, s)
 }
 
 /// Write `value` into /proc/sys file `file` (the new root's /proc).
