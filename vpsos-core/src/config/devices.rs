@@ -129,7 +129,9 @@ impl<'de> Deserialize<'de> for DeviceAccess {
     }
 }
 
-fn default_mode() -> u32 {
+/// A node's mode when none is given: read and write for everyone (what
+/// gets through is the device rules' business).
+pub(crate) fn default_mode() -> u32 {
     0o666
 }
 

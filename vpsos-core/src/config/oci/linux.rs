@@ -1,14 +1,14 @@
 //! OCI `linux` → namespaces, id maps, cgroup placement, device nodes,
 //! seccomp, masked and read-only paths, sysctl, personality, time offsets.
 
-use super::{bad, refuse, LinuxParts};
+use super::{refuse, LinuxParts};
 use crate::config::{
     CgroupPlacement, DeviceAccess, DeviceKind, DeviceRule, NamespaceKind, NamespaceMode,
     Namespaces, Personality, Propagation, TimeOffsets,
 };
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::idmap::{IdMap, IdMapEntry};
-use oci_spec::runtime::{Linux, LinuxDeviceType, LinuxNamespaceType, LinuxPersonalityDomain};
+use oci_spec::runtime::{Linux, LinuxNamespaceType, LinuxPersonalityDomain};
 use std::path::{Path, PathBuf};
 
 pub(super) fn convert(l: &Linux) -> Result<LinuxParts> {
@@ -66,7 +66,7 @@ pub(super) fn convert(l: &Linux) -> Result<LinuxParts> {
         "slave" | "rslave" => Propagation::Slave,
         "shared" | "rshared" => Propagation::Shared,
         other => {
-            return Err(bad(
+            return Err(Error::invalid(
                 "linux.rootfsPropagation",
                 format!("{other:?}: vpsos has private, slave and shared (applied recursively)"),
             ))
@@ -129,7 +129,7 @@ fn namespaces(l: &Linux) -> Result<Namespaces> {
             LinuxNamespaceType::Time => NamespaceKind::Time,
         };
         if ns.get(kind).is_some() {
-            return Err(bad(
+            return Err(Error::invalid(
                 format!("linux.namespaces[{i}].type"),
                 format!("{} listed twice", kind.proc_name()),
             ));
@@ -137,7 +137,7 @@ fn namespaces(l: &Linux) -> Result<Namespaces> {
         let mode = match n.path() {
             Some(p) if !p.as_os_str().is_empty() => {
                 if !p.is_absolute() {
-                    return Err(bad(
+                    return Err(Error::invalid(
                         format!("linux.namespaces[{i}].path"),
                         "must be absolute",
                     ));
@@ -149,7 +149,7 @@ fn namespaces(l: &Linux) -> Result<Namespaces> {
         ns.set(kind, Some(mode));
     }
     if !ns.is_new(NamespaceKind::Mount) {
-        return Err(bad(
+        return Err(Error::invalid(
             "linux.namespaces",
             "vpsos needs a new mount namespace (type mount, without a path)",
         ));
@@ -157,7 +157,7 @@ fn namespaces(l: &Linux) -> Result<Namespaces> {
     match l.time_offsets() {
         Some(offsets) => {
             if !ns.is_new(NamespaceKind::Time) {
-                return Err(bad(
+                return Err(Error::invalid(
                     "linux.timeOffsets",
                     "offsets need a new time namespace (type time, without a path)",
                 ));
@@ -166,7 +166,7 @@ fn namespaces(l: &Linux) -> Result<Namespaces> {
             for (clock, o) in offsets {
                 let at = format!("linux.timeOffsets.{clock}");
                 if o.nanosecs().is_some_and(|n| n != 0) {
-                    return Err(bad(
+                    return Err(Error::invalid(
                         format!("{at}.nanosecs"),
                         "vpsos sets whole seconds only",
                     ));
@@ -175,7 +175,7 @@ fn namespaces(l: &Linux) -> Result<Namespaces> {
                 match clock.as_str() {
                     "monotonic" => monotonic = secs,
                     "boottime" => boottime = secs,
-                    _ => return Err(bad(at, "the clocks are monotonic and boottime")),
+                    _ => return Err(Error::invalid(at, "the clocks are monotonic and boottime")),
                 }
             }
             ns.time_offsets = TimeOffsets::Fixed {
@@ -201,7 +201,7 @@ fn id_maps(l: &Linux, ns: &Namespaces) -> Result<(Option<IdMap>, Option<IdMap>)>
             return Ok(None);
         };
         if !ns.is_new(NamespaceKind::User) {
-            return Err(bad(field, "mappings need a new user namespace"));
+            return Err(Error::invalid(field, "mappings need a new user namespace"));
         }
         let entries = list
             .iter()
@@ -209,7 +209,7 @@ fn id_maps(l: &Linux, ns: &Namespaces) -> Result<(Option<IdMap>, Option<IdMap>)>
             .collect();
         IdMap::new(entries)
             .map(Some)
-            .map_err(|e| bad(field, e.message()))
+            .map_err(|e| Error::invalid(field, e.message()))
     };
     let uid = map("linux.uidMappings", l.uid_mappings())?;
     let gid = map("linux.gidMappings", l.gid_mappings())?;
@@ -219,7 +219,7 @@ fn id_maps(l: &Linux, ns: &Namespaces) -> Result<(Option<IdMap>, Option<IdMap>)>
         } else {
             "linux.gidMappings"
         };
-        return Err(bad(
+        return Err(Error::invalid(
             field,
             "a new user namespace needs uid and gid mappings",
         ));
@@ -234,9 +234,11 @@ fn cgroup_placement(p: Option<&Path>) -> Result<CgroupPlacement> {
     let Some(p) = p.filter(|p| !p.as_os_str().is_empty()) else {
         return Ok(CgroupPlacement::default());
     };
-    let s = p.to_str().ok_or_else(|| bad(field, "not valid UTF-8"))?;
+    let s = p
+        .to_str()
+        .ok_or_else(|| Error::invalid(field, "not valid UTF-8"))?;
     if s.contains(':') {
-        return Err(bad(
+        return Err(Error::invalid(
             field,
             format!("{s:?}: the systemd form slice:prefix:name is for a caller driving systemd"),
         ));
@@ -247,10 +249,16 @@ fn cgroup_placement(p: Option<&Path>) -> Result<CgroupPlacement> {
             .split('/')
             .any(|c| c.is_empty() || c == "." || c == "..")
     {
-        return Err(bad(field, format!("{s:?}: not a path of plain names")));
+        return Err(Error::invalid(
+            field,
+            format!("{s:?}: not a path of plain names"),
+        ));
     }
     if rel.contains("{id}") {
-        return Err(bad(field, format!("{s:?}: `{{id}}` is not allowed here")));
+        return Err(Error::invalid(
+            field,
+            format!("{s:?}: `{{id}}` is not allowed here"),
+        ));
     }
     let path = if s.starts_with('/') {
         rel.to_string()
@@ -268,18 +276,15 @@ fn nodes(l: &Linux) -> Result<Vec<DeviceRule>> {
     let mut out = Vec::new();
     for (i, d) in l.devices().iter().flatten().enumerate() {
         let at = |f: &str| format!("linux.devices[{i}].{f}");
-        let kind = match d.typ() {
-            LinuxDeviceType::C | LinuxDeviceType::U => DeviceKind::Char,
-            LinuxDeviceType::B => DeviceKind::Block,
-            LinuxDeviceType::P => return Err(bad(at("type"), "FIFOs are not supported")),
-            LinuxDeviceType::A => return Err(bad(at("type"), "a node is c, b or u")),
+        let kind = match super::device_kind(Some(d.typ())) {
+            None => return Err(Error::invalid(at("type"), "FIFOs are not supported")),
+            Some(DeviceKind::All) => return Err(Error::invalid(at("type"), "a node is c, b or u")),
+            Some(k) => k,
         };
-        let num = |v: i64, f: &str| -> Result<u32> {
-            u32::try_from(v).map_err(|_| bad(at(f), format!("{v}: not a device number")))
-        };
+        let num = |v: i64, f: &str| super::device_number(v, at(f));
         for (v, f) in [(d.uid(), "uid"), (d.gid(), "gid")] {
             if v.is_some_and(|v| v != 0) {
-                return Err(bad(
+                return Err(Error::invalid(
                     at(f),
                     "vpsos makes device nodes owned by the container's root only",
                 ));
@@ -291,9 +296,12 @@ fn nodes(l: &Linux) -> Result<Vec<DeviceRule>> {
             minor: Some(num(d.minor(), "minor")?),
             access: DeviceAccess::default(),
             path: Some(d.path().clone()),
-            mode: d.file_mode().map_or(0o666, |m| m & 0o7777),
+            mode: d
+                .file_mode()
+                .map_or_else(super::super::devices::default_mode, |m| m & 0o7777),
         };
-        rule.validate().map_err(|e| bad(at("path"), e.message()))?;
+        rule.validate()
+            .map_err(|e| Error::invalid(at("path"), e.message()))?;
         out.push(rule);
     }
     Ok(out)

@@ -26,15 +26,29 @@ use oci_spec::runtime::Spec;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// An `InvalidConfig` error naming OCI field `field`.
-pub(crate) fn bad(field: impl Into<String>, why: impl std::fmt::Display) -> Error {
-    Error::invalid(field, why)
+/// An OCI device type as vpsos's kind (`a`, or none: every kind); a FIFO
+/// (`p`) has none.
+pub(super) fn device_kind(
+    t: Option<oci_spec::runtime::LinuxDeviceType>,
+) -> Option<crate::config::DeviceKind> {
+    use oci_spec::runtime::LinuxDeviceType as T;
+    match t {
+        None | Some(T::A) => Some(crate::config::DeviceKind::All),
+        Some(T::C | T::U) => Some(crate::config::DeviceKind::Char),
+        Some(T::B) => Some(crate::config::DeviceKind::Block),
+        Some(T::P) => None,
+    }
+}
+
+/// An OCI device number (`major`, `minor`) as vpsos's, or field `at`'s error.
+pub(super) fn device_number(v: i64, at: impl Into<String>) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::invalid(at, format!("{v}: not a device number")))
 }
 
 /// Refuse `field` when `set`: vpsos has no equivalent.
 pub(crate) fn refuse(set: bool, field: &str, why: &str) -> Result<()> {
     if set {
-        return Err(bad(field, why));
+        return Err(Error::invalid(field, why));
     }
     Ok(())
 }
@@ -101,15 +115,15 @@ impl Config {
 
 /// Parse a config.json, refusing fields `oci-spec` drops.
 pub(crate) fn parse_spec(text: &str) -> Result<Spec> {
-    let raw: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| bad("config.json", format!("JSON: {e}")))?;
-    let spec: Spec =
-        serde_json::from_value(raw.clone()).map_err(|e| bad("config.json", format!("{e}")))?;
+    let raw: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| Error::invalid("config.json", format!("JSON: {e}")))?;
+    let spec: Spec = serde_json::from_value(raw.clone())
+        .map_err(|e| Error::invalid("config.json", format!("{e}")))?;
     let back = serde_json::to_value(&spec).expect("a spec serializes");
     let mut unknown = Vec::new();
     unknown_fields(&raw, &back, "", &mut unknown);
     if let Some(first) = unknown.first() {
-        return Err(bad(
+        return Err(Error::invalid(
             first.clone(),
             format!(
                 "not a field vpsos knows (unknown: {}); refused rather than ignored",
@@ -159,7 +173,7 @@ pub(crate) fn resolve(p: &Path, bundle: Option<&Path>, field: &str) -> Result<Pa
     }
     match bundle {
         Some(b) => Ok(b.join(p)),
-        None => Err(bad(
+        None => Err(Error::invalid(
             field,
             format!(
                 "{}: relative, and there is no bundle to resolve it against (use Config::from_oci_bundle)",
@@ -171,7 +185,7 @@ pub(crate) fn resolve(p: &Path, bundle: Option<&Path>, field: &str) -> Result<Pa
 
 fn convert(spec: &Spec, bundle: Option<&Path>) -> Result<Config> {
     if !spec.version().starts_with("1.") {
-        return Err(bad(
+        return Err(Error::invalid(
             "ociVersion",
             format!("{:?}: vpsos reads runtime-spec 1.x configs", spec.version()),
         ));
@@ -195,17 +209,19 @@ fn convert(spec: &Spec, bundle: Option<&Path>) -> Result<Config> {
              linux.uidMappings and linux.gidMappings)",
         )?;
     }
-    let root = spec.root().as_ref().ok_or_else(|| bad("root", "missing"))?;
+    let root = spec
+        .root()
+        .as_ref()
+        .ok_or_else(|| Error::invalid("root", "missing"))?;
     let rootfs = resolve(root.path(), bundle, "root.path")?;
     let oci_process = spec
         .process()
         .as_ref()
-        .ok_or_else(|| bad("process", "missing: the container's process"))?;
+        .ok_or_else(|| Error::invalid("process", "missing: the container's process"))?;
     let (process, apparmor_profile) = process::convert(oci_process)?;
-    let linux = spec
-        .linux()
-        .as_ref()
-        .ok_or_else(|| bad("linux", "missing: a Linux container needs its namespaces"))?;
+    let linux = spec.linux().as_ref().ok_or_else(|| {
+        Error::invalid("linux", "missing: a Linux container needs its namespaces")
+    })?;
     let l = linux::convert(linux)?;
     let (mounts, cgroup_mount) = mounts::convert(spec.mounts().as_deref().unwrap_or(&[]), bundle)?;
     let mut cgroup = l.cgroup.clone();
@@ -223,7 +239,7 @@ fn convert(spec: &Spec, bundle: Option<&Path>) -> Result<Config> {
     let mut uts = |key: &str, field: &Option<String>| -> Result<Option<String>> {
         let given = nonempty(field);
         match sysctl.remove(key) {
-            Some(v) if given.as_ref().is_some_and(|g| *g != v) => Err(bad(
+            Some(v) if given.as_ref().is_some_and(|g| *g != v) => Err(Error::invalid(
                 format!("linux.sysctl.{key}"),
                 format!("{v:?} differs from the config's own {given:?}"),
             )),
@@ -299,7 +315,7 @@ fn oci_field(e: Error, cgroup_mount: Option<usize>) -> Error {
         } else {
             n
         };
-        return bad(format!("mounts[{n}]{rest}"), why);
+        return Error::invalid(format!("mounts[{n}]{rest}"), why);
     }
     const RENAMES: [(&str, &str); 13] = [
         ("hooks.create_runtime", "hooks.createRuntime"),
@@ -319,7 +335,7 @@ fn oci_field(e: Error, cgroup_mount: Option<usize>) -> Error {
     for (from, to) in RENAMES {
         if let Some(rest) = f.strip_prefix(from) {
             if rest.is_empty() || rest.starts_with(['.', '[']) {
-                return bad(format!("{to}{rest}"), why);
+                return Error::invalid(format!("{to}{rest}"), why);
             }
         }
     }
@@ -339,14 +355,14 @@ fn hooks(spec: &Spec) -> Result<Hooks> {
                 None => None,
                 Some(t) if t > 0 && t <= u32::MAX as i64 => Some(t as u32),
                 Some(t) => {
-                    return Err(bad(
+                    return Err(Error::invalid(
                         format!("{at}.timeout"),
                         format!("{t}: must be positive"),
                     ))
                 }
             };
             if !oh.path().is_absolute() {
-                return Err(bad(format!("{at}.path"), "must be absolute"));
+                return Err(Error::invalid(format!("{at}.path"), "must be absolute"));
             }
             out.push(Hook {
                 path: oh.path().clone(),

@@ -14,9 +14,9 @@
 //! on v2, inside the container's cgroup namespace), see
 //! [`CgroupPlacement::mount`](crate::CgroupPlacement::mount).
 
-use super::{bad, resolve};
+use super::resolve;
 use crate::config::{Mount, MountFlag, MountKind, Propagation};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -59,13 +59,13 @@ pub(super) fn convert(
         let typ = m.typ().as_deref().unwrap_or("");
         if matches!(typ, "cgroup" | "cgroup2") {
             if m.destination() != Path::new("/sys/fs/cgroup") {
-                return Err(bad(
+                return Err(Error::invalid(
                     at("destination"),
                     "vpsos mounts the cgroupfs at /sys/fs/cgroup only",
                 ));
             }
             if cgroup.is_some() {
-                return Err(bad(at("type"), "a second cgroup mount"));
+                return Err(Error::invalid(at("type"), "a second cgroup mount"));
             }
             // vpsos mounts it nosuid, nodev, noexec, private: an option
             // asking for anything else would be dropped
@@ -74,7 +74,7 @@ pub(super) fn convert(
             let allows = o.allow.iter().any(|a| *a);
             let flags = o.flags.iter().any(|f| *f != MountFlag::Relatime);
             if o.bind.is_some() || !o.data.is_empty() || flags || !private || allows {
-                return Err(bad(
+                return Err(Error::invalid(
                     at("options"),
                     "a cgroup mount takes only ro/rw, nosuid, nodev, noexec, relatime and \
                      private (it is always nosuid, nodev, noexec)",
@@ -85,7 +85,7 @@ pub(super) fn convert(
         }
         let kind = if typ == "bind" || o.bind.is_some() {
             if !o.data.is_empty() {
-                return Err(bad(
+                return Err(Error::invalid(
                     at("options"),
                     format!("{}: not an option of a bind mount", o.data.join(",")),
                 ));
@@ -93,12 +93,15 @@ pub(super) fn convert(
             let source = m
                 .source()
                 .as_ref()
-                .ok_or_else(|| bad(at("source"), "a bind mount needs a source"))?;
+                .ok_or_else(|| Error::invalid(at("source"), "a bind mount needs a source"))?;
             MountKind::Bind {
                 source: resolve(source, bundle, &at("source"))?,
             }
         } else if typ.is_empty() {
-            return Err(bad(at("type"), "missing (and the options say no bind)"));
+            return Err(Error::invalid(
+                at("type"),
+                "missing (and the options say no bind)",
+            ));
         } else if typ == "tmpfs" {
             MountKind::Tmpfs
         } else {
@@ -152,7 +155,7 @@ struct Options {
 impl Options {
     fn parse(opts: &[String], field: &str) -> Result<Options> {
         let mut o = Options::default();
-        let refuse = |opt: &str, why: &str| Err(bad(field, format!("{opt:?}: {why}")));
+        let refuse = |opt: &str, why: &str| Err(Error::invalid(field, format!("{opt:?}: {why}")));
         for opt in opts {
             let opt = opt.as_str();
             match opt {

@@ -1,8 +1,8 @@
 //! OCI `process` → [`Process`].
 
-use super::{bad, refuse};
+use super::refuse;
 use crate::config::{Capabilities, Process, Rlimit, User};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use caps::Capability;
 use std::str::FromStr;
 
@@ -75,7 +75,7 @@ impl Process {
 pub(super) fn convert(p: &oci_spec::runtime::Process) -> Result<(Process, Option<String>)> {
     let u = p.user();
     if u.username().as_deref().is_some_and(|n| !n.is_empty()) {
-        return Err(bad(
+        return Err(Error::invalid(
             "process.user.username",
             "vpsos takes numeric uid and gid only (username is a Windows field)",
         ));
@@ -87,7 +87,7 @@ pub(super) fn convert(p: &oci_spec::runtime::Process) -> Result<(Process, Option
     )?;
     let args = p.args().clone().unwrap_or_default();
     if args.is_empty() {
-        return Err(bad("process.args", "missing or empty"));
+        return Err(Error::invalid("process.args", "missing or empty"));
     }
     refuse(
         p.selinux_label().as_deref().is_some_and(|l| !l.is_empty()),
@@ -114,7 +114,7 @@ pub(super) fn convert(p: &oci_spec::runtime::Process) -> Result<(Process, Option
     for (i, r) in p.rlimits().iter().flatten().enumerate() {
         let rl = Rlimit::new(&r.typ().to_string(), r.soft(), r.hard());
         rl.resource_id()
-            .map_err(|e| bad(format!("process.rlimits[{i}].type"), e.message()))?;
+            .map_err(|e| Error::invalid(format!("process.rlimits[{i}].type"), e.message()))?;
         rlimits.push(rl);
     }
     let capabilities = match p.capabilities() {
@@ -125,7 +125,7 @@ pub(super) fn convert(p: &oci_spec::runtime::Process) -> Result<(Process, Option
                 for cap in s.iter().flatten() {
                     let n = format!("CAP_{cap}");
                     let c = Capability::from_str(&n).map_err(|_| {
-                        bad(
+                        Error::invalid(
                             format!("process.capabilities.{name}"),
                             format!("{n}: unknown to this vpsos"),
                         )
@@ -176,7 +176,7 @@ pub(super) fn convert(p: &oci_spec::runtime::Process) -> Result<(Process, Option
             Some("process.user.additional_gids") => "process.user.additionalGids",
             _ => return e,
         };
-        bad(oci, e.message())
+        Error::invalid(oci, e.message())
     })?;
     let apparmor = p.apparmor_profile().clone().filter(|s| !s.is_empty());
     Ok((process, apparmor))

@@ -1,12 +1,12 @@
 //! OCI `linux.resources` → [`Resources`] and the device allow list.
 
-use super::{bad, refuse};
+use super::refuse;
 use crate::config::{
     oci_shares_to_weight, page_size_bytes, BlockIoLimit, DeviceAccess, DeviceKind, DeviceRule,
     PidsLimits, Resources, UNLIMITED,
 };
-use crate::error::Result;
-use oci_spec::runtime::{LinuxDeviceType, LinuxResources};
+use crate::error::{Error, Result};
+use oci_spec::runtime::LinuxResources;
 
 const AT: &str = "linux.resources";
 
@@ -14,7 +14,7 @@ const AT: &str = "linux.resources";
 fn bytes(v: i64, field: &str) -> Result<u64> {
     match v {
         -1 => Ok(UNLIMITED),
-        v if v < 0 => Err(bad(field, format!("{v}: not a size"))),
+        v if v < 0 => Err(Error::invalid(field, format!("{v}: not a size"))),
         v => Ok(v as u64),
     }
 }
@@ -70,10 +70,13 @@ pub(super) fn convert(r: Option<&LinuxResources>) -> Result<(Resources, Vec<Devi
             out.memory.swap = Some(match out.memory.max {
                 _ if total == UNLIMITED => UNLIMITED,
                 Some(UNLIMITED) | None => {
-                    return Err(bad(f("swap"), "memory+swap needs a memory limit (limit)"))
+                    return Err(Error::invalid(
+                        f("swap"),
+                        "memory+swap needs a memory limit (limit)",
+                    ))
                 }
                 Some(max) if total < max => {
-                    return Err(bad(
+                    return Err(Error::invalid(
                         f("swap"),
                         format!("{total}: below the memory limit, {max}"),
                     ))
@@ -99,7 +102,7 @@ pub(super) fn convert(r: Option<&LinuxResources>) -> Result<(Resources, Vec<Devi
         match c.quota() {
             None => {}
             Some(q) if q < 0 => out.cpu.quota_percent = Some(UNLIMITED),
-            Some(0) => return Err(bad(f("quota"), "0 would stop the container")),
+            Some(0) => return Err(Error::invalid(f("quota"), "0 would stop the container")),
             Some(q) => {
                 // vpsos keeps a percentage of one CPU: rounded to the nearest
                 let p = period.unwrap_or(100_000).max(1);
@@ -140,10 +143,8 @@ pub(super) fn convert(r: Option<&LinuxResources>) -> Result<(Resources, Vec<Devi
         for (name, list, which) in lists {
             for (i, d) in list.iter().flatten().enumerate() {
                 let at = f(&format!("{name}[{i}]"));
-                let (Ok(major), Ok(minor)) = (u32::try_from(d.major()), u32::try_from(d.minor()))
-                else {
-                    return Err(bad(at, "not a device number"));
-                };
+                let major = super::device_number(d.major(), format!("{at}.major"))?;
+                let minor = super::device_number(d.minor(), format!("{at}.minor"))?;
                 // a rate of 0 removes the throttle
                 let rate = if d.rate() == 0 { UNLIMITED } else { d.rate() };
                 let l = match out
@@ -174,7 +175,7 @@ pub(super) fn convert(r: Option<&LinuxResources>) -> Result<(Resources, Vec<Devi
         let at = format!("{AT}.hugepageLimits[{i}]");
         let size = h.page_size();
         if page_size_bytes(size).is_none() {
-            return Err(bad(
+            return Err(Error::invalid(
                 format!("{at}.pageSize"),
                 format!("{size:?}: a size such as 2MB or 1GB"),
             ));
@@ -183,7 +184,7 @@ pub(super) fn convert(r: Option<&LinuxResources>) -> Result<(Resources, Vec<Devi
             .iter()
             .any(|s| page_size_bytes(s) == page_size_bytes(size))
         {
-            return Err(bad(
+            return Err(Error::invalid(
                 format!("{at}.pageSize"),
                 format!("this host has no {size} huge pages"),
             ));
@@ -222,27 +223,19 @@ fn device_rules(list: &[oci_spec::runtime::LinuxDeviceCgroup]) -> Result<Vec<Dev
     let mut rules: Vec<DeviceRule> = Vec::new();
     for (i, d) in list.iter().enumerate() {
         let at = |f: &str| format!("{AT}.devices[{i}]{f}");
-        let kind = match d.typ() {
-            None | Some(LinuxDeviceType::A) => DeviceKind::All,
-            Some(LinuxDeviceType::C | LinuxDeviceType::U) => DeviceKind::Char,
-            Some(LinuxDeviceType::B) => DeviceKind::Block,
-            Some(LinuxDeviceType::P) => {
-                return Err(bad(at(".type"), "FIFOs are not device-controlled"))
-            }
-        };
+        let kind = super::device_kind(d.typ())
+            .ok_or_else(|| Error::invalid(at(".type"), "FIFOs are not device-controlled"))?;
         let num = |v: Option<i64>, f: &str| -> Result<Option<u32>> {
             match v {
                 None | Some(-1) => Ok(None),
-                Some(v) => u32::try_from(v)
-                    .map(Some)
-                    .map_err(|_| bad(at(f), format!("{v}: not a device number"))),
+                Some(v) => super::device_number(v, at(f)).map(Some),
             }
         };
         let access: DeviceAccess = match d.access().as_deref() {
             None | Some("") => DeviceAccess::RWM,
             Some(a) => a
                 .parse()
-                .map_err(|_| bad(at(".access"), format!("{a:?}: letters r, w, m")))?,
+                .map_err(|_| Error::invalid(at(".access"), format!("{a:?}: letters r, w, m")))?,
         };
         let rule = DeviceRule {
             kind,
@@ -250,7 +243,7 @@ fn device_rules(list: &[oci_spec::runtime::LinuxDeviceCgroup]) -> Result<Vec<Dev
             minor: num(d.minor(), ".minor")?,
             access,
             path: None,
-            mode: 0o666,
+            mode: super::super::devices::default_mode(),
         };
         if d.allow() {
             rules.push(rule);
@@ -261,7 +254,7 @@ fn device_rules(list: &[oci_spec::runtime::LinuxDeviceCgroup]) -> Result<Vec<Dev
         {
             rules.clear();
         } else if let Some(r) = rules.iter().find(|r| overlaps(r, &rule)) {
-            return Err(bad(
+            return Err(Error::invalid(
                 at(""),
                 format!("denies part of what an earlier rule ({r}) allows: vpsos keeps an allow list over deny-all, so put the narrower allows instead"),
             ));
@@ -297,7 +290,10 @@ impl Resources {
     /// # Ok::<(), vpsos_core::Error>(())
     /// ```
     pub fn from_oci(r: &LinuxResources) -> Result<Resources> {
-        let (mut out, _) = convert(Some(r))?;
+        // (the devices are not converted at all: an update leaves them)
+        let mut r = r.clone();
+        r.set_devices(None);
+        let (mut out, _) = convert(Some(&r))?;
         if r.pids().is_none() {
             out.pids.max = None;
         }
