@@ -61,14 +61,7 @@ fn make(
     let relay = start == Start::Foreground;
     let bundle = absolute(&a.bundle)?;
     let config = Config::from_oci_bundle(&bundle).map_err(crate::describe)?;
-    if config.process.terminal && a.console_socket.is_none() && !relay {
-        return Err(
-            "cannot allocate tty if runc will detach without setting console socket".into(),
-        );
-    }
-    if !config.process.terminal && a.console_socket.is_some() {
-        return Err("cannot use console socket if runc will not detach or allocate tty".into());
-    }
+    check_terminal(!relay, config.process.terminal, a.console_socket.is_some())?;
     let opts = CreateOptions {
         stdin: Stdio::Inherit,
         stdout: Stdio::Inherit,
@@ -110,6 +103,20 @@ fn make(
             Err(e)
         }
     }
+}
+
+/// runc's rule for a terminal and a console socket (its words too): a
+/// detached terminal needs the socket, and only a detached terminal takes one.
+pub fn check_terminal(detach: bool, terminal: bool, socket: bool) -> Result<(), String> {
+    if detach && terminal && !socket {
+        return Err(
+            "cannot allocate tty if runc will detach without setting console socket".into(),
+        );
+    }
+    if (!detach || !terminal) && socket {
+        return Err("cannot use console socket if runc will not detach or allocate tty".into());
+    }
+    Ok(())
 }
 
 /// Our fds 3 .. 3+n, moved into the container.

@@ -29,11 +29,7 @@ pub fn exec(rt: &Runtime, a: &ExecArgs, _log: &Log) -> Result<i32, String> {
     }
     let ct = crate::manage::load(rt, &a.id)?;
     let process = process(&ct, a)?;
-    if process.terminal && a.console_socket.is_none() && a.detach {
-        return Err(
-            "cannot allocate tty if runc will detach without setting console socket".into(),
-        );
-    }
+    crate::create::check_terminal(a.detach, process.terminal, a.console_socket.is_some())?;
     if !a.detach {
         crate::reap::become_subreaper()?;
     }

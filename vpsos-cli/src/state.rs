@@ -45,23 +45,19 @@ pub fn print_state(rt: &Runtime, id: &str) -> Result<i32, String> {
 
 /// `vpsos list [--format table|json] [-q]`.
 pub fn list(rt: &Runtime, format: &str, quiet: bool) -> Result<i32, String> {
-    let ids = match rt.ids() {
-        Ok(ids) => ids,
-        // no state root yet: no containers
-        Err(e) if e.kind() == vpsos_core::ErrorKind::NotFound => vec![],
-        Err(e) => return Err(e.to_string()),
-    };
+    // (no state root yet: no ids)
+    let ids = rt.ids().map_err(crate::describe)?;
+    if quiet {
+        for ct in ids.iter().filter_map(|id| rt.load(id).ok()) {
+            println!("{}", ct.id());
+        }
+        return Ok(0);
+    }
     let states: Vec<Value> = ids
         .iter()
         .filter_map(|id| rt.load(id).ok())
         .filter_map(|ct| state_of(&ct).ok())
         .collect();
-    if quiet {
-        for s in &states {
-            println!("{}", s["id"].as_str().unwrap_or(""));
-        }
-        return Ok(0);
-    }
     match format {
         "json" => println!("{}", Value::Array(states)),
         "table" => {
